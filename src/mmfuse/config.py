@@ -1,0 +1,88 @@
+"""Small config dataclasses, loadable from YAML/JSON files and plain dicts, saved beside every model."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mmfuse.errors import ConfigError
+
+C = TypeVar("C")
+
+
+def from_dict(cls: type[C], data: dict[str, Any]) -> C:
+    """Build dataclass ``cls`` from ``data``; unknown keys name the option and list valid ones."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"Unknown {cls.__name__} option(s) {unknown}; valid options: {sorted(names)}.")
+    return cls(**data)
+
+
+def load_mapping(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON file into a dict, with a clear error for a missing or malformed file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Config file {str(path)!r} does not exist; check the path.")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as exc:  # noqa: BLE001 - re-raised as a user error
+        raise ConfigError(f"Config file {str(path)!r} is not valid YAML/JSON: {exc}.") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file {str(path)!r} must hold a mapping at the top level.")
+    return data
+
+
+@dataclass
+class ModelConfig:
+    """What to build: encoders per modality, a fusion method, a head, missing-modality handling."""
+
+    encoders: dict[str, dict[str, Any]]  # modality -> {"name": registered encoder, **its parameters}
+    num_outputs: int  # classes (classification), targets (regression) or labels (multi-label)
+    task: str = "classification"  # "classification" | "regression" | "multilabel"
+    fusion: str = "concat"  # registered fusion name (see `mmfuse list`)
+    fusion_params: dict[str, Any] = field(default_factory=dict)  # extra keyword arguments of the fusion
+    hidden: int = 64  # fused representation size of feature-level fusions
+    head: str = "linear"  # registered head applied after a feature-level fusion
+    head_params: dict[str, Any] = field(default_factory=dict)
+    unimodal_heads: bool = False  # one extra head per modality (auxiliary losses, contribution reports)
+    missing_token: bool = False  # replace absent embeddings by a learned token instead of zeros
+    modality_dropout: float | dict[str, float] = 0.0  # training-time probability of dropping a modality
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TrainConfig:
+    """How to train: optimiser, objectives, stopping, and the Lightning hardware options."""
+
+    objectives: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {"weight": w, **params}; empty = task default
+    max_epochs: int = 10  # upper bound; early stopping on the validation metric usually ends sooner
+    batch_size: int = 128
+    lr: float = 2e-3  # AdamW learning rate
+    weight_decay: float = 1e-4
+    patience: int = 3  # epochs without validation improvement before stopping
+    seed: int = 0  # seeds Python, NumPy, torch and the dataloader workers
+    deterministic: bool = True  # torch deterministic algorithms (CPU runs are then bit-reproducible)
+    accelerator: str = "cpu"  # passed to lightning.Trainer
+    devices: int | str = 1  # passed to lightning.Trainer (e.g. 2 with strategy="ddp")
+    strategy: str = "auto"  # passed to lightning.Trainer ("ddp", "ddp_spawn", ...)
+    num_nodes: int = 1  # passed to lightning.Trainer
+    precision: str = "32-true"  # passed to lightning.Trainer ("bf16-mixed", ...)
+    num_workers: int = 0  # dataloader worker processes
+    progress_bar: bool = True
+    limit_train_batches: float | int = 1.0  # passed to lightning.Trainer (smoke runs)
+    max_time: float | None = None  # seconds; training stops (keeping the best checkpoint) after this
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

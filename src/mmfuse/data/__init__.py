@@ -1,0 +1,1 @@
+"""Data: the multimodal dataset contract, built-in real datasets and table loading."""

@@ -1,0 +1,121 @@
+"""Log-mel spectrogram front end and a CNN on it, for raw waveforms.
+
+The front end computes ``log(eps + M |STFT(x)|^2)`` with a Hann window and a Slaney-style mel
+filterbank ``M`` (as in librosa), in torch so it runs inside the model on CPU or GPU.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from mmfuse.encoders.base import Encoder
+from mmfuse.encoders.cnn import conv_stack
+from mmfuse.registry import ENCODERS
+
+
+def _hz_to_mel(f: Tensor) -> Tensor:
+    # Slaney: linear below 1 kHz, logarithmic above
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    logstep = math.log(6.4) / 27.0
+    lin = f / f_sp
+    return torch.where(f >= min_log_hz, min_log_hz / f_sp + torch.log(f.clamp_min(1e-9) / min_log_hz) / logstep, lin)
+
+
+def _mel_to_hz(m: Tensor) -> Tensor:
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, math.log(6.4) / 27.0
+    return torch.where(m >= min_log_mel, min_log_hz * torch.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0, f_max: float | None = None) -> Tensor:
+    """Slaney-normalised triangular mel filters ``(n_mels, n_fft // 2 + 1)`` (matches ``librosa.filters.mel``)."""
+    f_max = f_max or sample_rate / 2
+    fft_freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
+    mels = torch.linspace(_hz_to_mel(torch.tensor(f_min, dtype=torch.float64)).item(), _hz_to_mel(torch.tensor(f_max, dtype=torch.float64)).item(), n_mels + 2, dtype=torch.float64)
+    hz = _mel_to_hz(mels)
+    fdiff = torch.diff(hz)
+    ramps = hz[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = torch.clamp(torch.minimum(lower, upper), min=0.0)
+    enorm = 2.0 / (hz[2 : n_mels + 2] - hz[:n_mels])
+    return (weights * enorm[:, None]).float()
+
+
+class LogMelSpectrogram(nn.Module):
+    """Waveform ``(B, T)`` -> log-mel spectrogram ``(B, n_mels, frames)``.
+
+    Args:
+        sample_rate: Hz of the waveform.
+        n_fft: FFT size (window length).
+        hop_length: samples between frames.
+        n_mels: mel bands.
+    """
+
+    def __init__(self, sample_rate: int = 8000, n_fft: int = 512, hop_length: int = 128, n_mels: int = 40) -> None:
+        super().__init__()
+        self.n_fft, self.hop_length = n_fft, hop_length
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+        self.register_buffer("mel", mel_filterbank(sample_rate, n_fft, n_mels), persistent=False)
+
+    def forward(self, wave: Tensor) -> Tensor:
+        spec = torch.stft(wave.float(), self.n_fft, self.hop_length, window=self.window, center=True, return_complex=True)
+        power = spec.real.pow(2) + spec.imag.pow(2)  # (B, F, frames)
+        return torch.log(self.mel @ power + 1e-6)  # (B, n_mels, frames)
+
+
+@ENCODERS.register("logmel_cnn")
+class LogMelCNNEncoder(Encoder):
+    """Raw waveform -> log-mel spectrogram -> per-utterance standardisation -> small CNN.
+
+    Args:
+        sample_rate, n_fft, hop_length, n_mels: front-end settings (see :class:`LogMelSpectrogram`).
+        out_dim: embedding size.
+        channels: conv block widths.
+        dropout: dropout before the projection.
+
+    Inputs: ``(B, T)`` waveform. Returns: ``(B, out_dim)``.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 8000,
+        n_fft: int = 512,
+        hop_length: int = 128,
+        n_mels: int = 40,
+        out_dim: int = 64,
+        channels: tuple[int, ...] | list[int] = (16, 32, 64),
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.out_dim = int(out_dim)
+        self.frontend = LogMelSpectrogram(sample_rate, n_fft, hop_length, n_mels)
+        self.features = conv_stack(1, channels, dropout)
+        self.proj = nn.Sequential(nn.Linear(channels[-1], out_dim), nn.ReLU())
+
+    def forward(self, wave: Tensor) -> Tensor:
+        spec = self.frontend(wave)
+        spec = (spec - spec.mean((1, 2), keepdim=True)) / spec.std((1, 2), keepdim=True).clamp_min(1e-3)
+        return self.proj(self.features(spec[:, None]))
+
+
+@ENCODERS.register("spectrogram_cnn")
+class SpectrogramCNNEncoder(Encoder):
+    """A CNN on a pre-computed spectrogram ``(B, n_mels, frames)`` (same blocks as :class:`LogMelCNNEncoder`).
+
+    Inputs: ``(B, F, T)`` or ``(B, 1, F, T)``. Returns: ``(B, out_dim)``.
+    """
+
+    def __init__(self, out_dim: int = 64, channels: tuple[int, ...] | list[int] = (16, 32, 64), dropout: float = 0.1) -> None:
+        super().__init__()
+        self.out_dim = int(out_dim)
+        self.features = conv_stack(1, channels, dropout)
+        self.proj = nn.Sequential(nn.Linear(channels[-1], out_dim), nn.ReLU())
+
+    def forward(self, spec: Tensor) -> Tensor:
+        if spec.dim() == 3:
+            spec = spec[:, None]
+        return self.proj(self.features(spec.float()))

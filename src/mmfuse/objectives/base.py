@@ -1,0 +1,29 @@
+"""Objective base class.
+
+An objective is an ``nn.Module`` called as ``objective(output, batch) -> scalar`` where ``output`` is
+the dict returned by :class:`mmfuse.models.MultimodalModel` (keys ``"prediction"``, ``"fused"``,
+``"embeddings"``, ``"masks"`` and, when the model has per-modality heads, ``"unimodal"``) and
+``batch`` is the contract batch (``"inputs"``, ``"masks"``, ``"target"``).
+
+It may also own state (a learnable temperature, a discriminator); its parameters are optimised
+together with the model's.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from torch import Tensor, nn
+
+
+class Objective(nn.Module):
+    """A named training term. Subclasses implement :meth:`forward`.
+
+    Class attribute ``needs`` lists the model outputs it reads, so a model can be built with what
+    the objective requires (e.g. ``"unimodal"`` for per-modality auxiliary heads).
+    """
+
+    needs: tuple[str, ...] = ()
+
+    def forward(self, output: Mapping[str, Any], batch: Mapping[str, Any]) -> Tensor:  # pragma: no cover
+        raise NotImplementedError

@@ -1,0 +1,165 @@
+"""Train a list of methods on the same splits and measure each the same way.
+
+For each method: test accuracy / macro-F1 (or regression metrics), trainable parameters, training
+wall time, inference time per sample, peak extra memory during training, epochs run. Results are
+printed as a table and written as ``results.json``, ``results.csv`` and ``leaderboard.png``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from mmfuse.config import ModelConfig, TrainConfig
+from mmfuse.data.base import Splits
+from mmfuse.evaluation.efficiency import PeakMemory, count_parameters, measure_latency
+from mmfuse.evaluation.predict import predict, task_metrics
+from mmfuse.training.fit import fit
+from mmfuse.training.serialization import write_atomic_dir
+
+
+@dataclass
+class Method:
+    """One leaderboard entry: a fusion method (or a unimodal baseline) and its options."""
+
+    name: str  # row label
+    fusion: str  # registered fusion name
+    modalities: list[str] | None = None  # subset of the dataset's modalities (None: all)
+    model_overrides: dict[str, Any] = field(default_factory=dict)  # extra ModelConfig fields
+    train_overrides: dict[str, Any] = field(default_factory=dict)  # extra TrainConfig fields
+    kind: str = "fusion"  # "fusion" | "unimodal"
+
+
+def model_config_for(splits: Splits, method: Method, hidden: int = 64) -> ModelConfig:
+    """ModelConfig of ``method`` on the dataset described by ``splits.spec``."""
+    spec = splits.spec
+    mods = method.modalities or sorted(spec.encoders)
+    enc = {m: dict(spec.encoders[m]) for m in mods}
+    cfg = ModelConfig(encoders=enc, num_outputs=spec.num_outputs, task=spec.task, fusion=method.fusion, hidden=hidden)
+    return dataclasses.replace(cfg, **method.model_overrides)
+
+
+def run_method(splits: Splits, method: Method, train_cfg: TrainConfig, out_dir: Path | None, hidden: int = 64) -> dict[str, Any]:
+    """Train and measure one method; returns its leaderboard row."""
+    cfg = model_config_for(splits, method, hidden)
+    tcfg = dataclasses.replace(train_cfg, **method.train_overrides)
+    model_dir = None if out_dir is None else out_dir / "models" / method.name
+    with PeakMemory() as mem:
+        result = fit(cfg, tcfg, splits.train, splits.val, out_dir=model_dir, extra_meta={"dataset": splits.spec.name, "method": method.name})
+    preds = predict(result.model, splits.test, batch_size=256)
+    latency = measure_latency(result.model, splits.test, batch_size=256, max_batches=8)
+    row: dict[str, Any] = {"method": method.name, "kind": method.kind, "fusion": method.fusion, "modalities": "+".join(cfg.encoders)}
+    row.update({f"test_{k}": v for k, v in task_metrics(preds, splits.spec.task).items()})
+    row.update(
+        {
+            "best_val": result.best_score,
+            "params": count_parameters(result.model),
+            "train_time_s": result.train_time_s,
+            "epochs": result.epochs_run,
+            "infer_ms_per_sample": latency.ms_per_sample,
+            "infer_ms_single": latency.ms_per_single,
+            "throughput_per_s": latency.samples_per_s,
+            "peak_mem_mb": mem.peak_bytes / 2**20,
+            "seed": tcfg.seed,
+        }
+    )
+    return row
+
+
+def run_leaderboard(
+    splits: Splits,
+    methods: list[Method],
+    train_cfg: TrainConfig,
+    out_dir: str | Path | None = None,
+    hidden: int = 64,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Run every method in order; a method that fails is recorded with its error, not silently skipped."""
+    out = None if out_dir is None else Path(out_dir)
+    rows = []
+    t0 = time.perf_counter()
+    for i, method in enumerate(methods, 1):
+        log(f"[{i}/{len(methods)}] {method.name} ({method.kind}: {method.fusion})")
+        try:
+            row = run_method(splits, method, train_cfg, out, hidden)
+        except Exception as exc:  # noqa: BLE001 - recorded in the leaderboard and re-raised at the end
+            row = {"method": method.name, "kind": method.kind, "fusion": method.fusion, "error": f"{type(exc).__name__}: {exc}"}
+        rows.append(row)
+        metric = next((k for k in ("test_accuracy", "test_mae") if k in row), None)
+        log(f"    -> {metric}={row.get(metric, float('nan')):.4f}" if metric else f"    -> {row.get('error')}")
+    if out is not None:
+        write_results(rows, out, splits.spec.name, total_s=time.perf_counter() - t0)
+    return rows
+
+
+COLUMNS = ["method", "kind", "test_accuracy", "test_macro_f1", "test_mae", "test_pearson", "params", "train_time_s", "epochs", "infer_ms_per_sample", "peak_mem_mb"]
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """Plain-text leaderboard sorted by the main metric."""
+    cols = [c for c in COLUMNS if any(c in r for r in rows)]
+    key = "test_accuracy" if "test_accuracy" in cols else "test_mae"
+    sign = -1 if key == "test_accuracy" else 1
+    rows = sorted(rows, key=lambda r: sign * r.get(key, float("-inf") if sign < 0 else float("inf")) if "error" not in r else float("inf"))
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.4f}" if abs(v) < 10 else f"{v:.1f}"
+        return str(v)
+
+    cells = [[fmt(r.get(c, r.get("error", "")[:40] if c == "kind" and "error" in r else "")) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(x[i]) for x in cells)) for i, c in enumerate(cols)]
+    line = "  ".join(c.ljust(w) for c, w in zip(cols, widths))
+    return "\n".join([line, "-" * len(line)] + ["  ".join(x.ljust(w) for x, w in zip(r, widths)) for r in cells])
+
+
+def write_results(rows: list[dict[str, Any]], out_dir: Path, dataset: str, total_s: float) -> None:
+    """results.json, results.csv and leaderboard.png in ``out_dir`` (each written atomically)."""
+    import csv
+    import io
+    import os
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    payload = {"dataset": dataset, "total_time_s": total_s, "rows": rows}
+    keys = sorted({k for r in rows for k in r}, key=lambda k: (COLUMNS.index(k) if k in COLUMNS else 99, k))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    for name, text in (("results.json", json.dumps(payload, indent=2)), ("results.csv", buf.getvalue())):
+        tmp = out_dir / f".{name}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, out_dir / name)
+    plot_leaderboard(rows, out_dir / "leaderboard.png", dataset)
+
+
+def plot_leaderboard(rows: list[dict[str, Any]], path: Path, title: str) -> None:
+    """Horizontal bar chart of the main test metric (unimodal baselines in grey)."""
+    import os
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in rows if "error" not in r]
+    key = "test_accuracy" if any("test_accuracy" in r for r in ok) else "test_mae"
+    ok.sort(key=lambda r: r[key], reverse=key != "test_accuracy")
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(ok) + 1.2))
+    colors = ["#9e9e9e" if r["kind"] == "unimodal" else "#1f77b4" for r in ok]
+    ax.barh([r["method"] for r in ok], [r[key] for r in ok], color=colors)
+    for i, r in enumerate(ok):
+        ax.text(r[key], i, f" {r[key]:.3f}", va="center", fontsize=8)
+    ax.set_xlabel(key.replace("_", " "))
+    ax.set_title(f"{title}: test {key.replace('test_', '')} (grey = unimodal)")
+    lo = min(r[key] for r in ok) if ok else 0
+    ax.set_xlim(max(0.0, lo - 0.1) if key == "test_accuracy" else 0, (max(r[key] for r in ok) * 1.08) if ok else 1)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)

@@ -1,0 +1,44 @@
+"""Options shared by several sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+
+from mmfuse.config import TrainConfig, from_dict, load_mapping
+
+
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    """Training options; the hardware ones pass straight to ``lightning.Trainer``."""
+    g = p.add_argument_group("training")
+    g.add_argument("--max-epochs", type=int, help="upper bound on epochs (early stopping usually ends sooner)")
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--lr", type=float, help="AdamW learning rate")
+    g.add_argument("--patience", type=int, help="epochs without validation improvement before stopping")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--time-limit", dest="max_time", type=float, help="seconds; training stops and keeps the best checkpoint")
+    g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    h = p.add_argument_group("hardware (passed to lightning.Trainer)")
+    h.add_argument("--accelerator", help="cpu, gpu, auto ...")
+    h.add_argument("--devices", help="number of devices, e.g. 2 with --strategy ddp")
+    h.add_argument("--strategy", help="auto, ddp, ddp_spawn, fsdp ...")
+    h.add_argument("--num-nodes", type=int)
+    h.add_argument("--precision", help="32-true, bf16-mixed, 16-mixed ...")
+
+
+def train_config_from_args(args: argparse.Namespace, base: dict | None = None) -> TrainConfig:
+    """TrainConfig from (config file section) ``base`` overridden by the options given on the command line."""
+    data = dict(base or {})
+    for key in ("max_epochs", "batch_size", "lr", "patience", "seed", "max_time", "accelerator", "strategy", "num_nodes", "precision"):
+        value = getattr(args, key, None)
+        if value is not None:
+            data[key] = value
+    if getattr(args, "devices", None) is not None:
+        data["devices"] = int(args.devices) if str(args.devices).isdigit() else args.devices
+    if getattr(args, "no_progress", False):
+        data["progress_bar"] = False
+    return from_dict(TrainConfig, data)
+
+
+def load_config_file(path: str | None) -> dict:
+    """Sections ``model`` and ``train`` (and others) of a YAML/JSON run config, or ``{}``."""
+    return load_mapping(path) if path else {}

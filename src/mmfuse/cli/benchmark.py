@@ -1,0 +1,52 @@
+"""``mmfuse benchmark NAME``: leaderboards on real benchmarks.
+
+Every module of :mod:`mmfuse.benchmarks` that defines ``benchmark(out_dir, data_dir, quick,
+fusions, train_cfg, seed)`` and ``DEFAULTS`` (its default TrainConfig fields, quick and full)
+becomes a choice here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+
+import mmfuse.benchmarks as benchmarks_pkg
+from mmfuse.cli._common import add_train_args, train_config_from_args
+
+
+def available() -> dict[str, str]:
+    """``{benchmark name: module}`` of the built-in benchmarks."""
+    found = {}
+    for info in pkgutil.iter_modules(benchmarks_pkg.__path__):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{benchmarks_pkg.__name__}.{info.name}")
+        if hasattr(mod, "benchmark") and hasattr(mod, "DEFAULTS"):
+            found[info.name] = mod.__name__
+    return dict(sorted(found.items()))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("benchmark", help="train fusion methods + unimodal baselines on a real benchmark and print a leaderboard")
+    p.add_argument("dataset", choices=list(available()), help="benchmark to run")
+    p.add_argument("--data-dir", help="data folder (default: $MMFUSE_DATA_DIR, else ~/.cache/mmfuse/data, downloaded if absent)")
+    p.add_argument("-o", "--out", default=None, help="results folder (default: results/<dataset>[-quick])")
+    p.add_argument("--quick", action="store_true", help="small subset and few epochs (minutes on 2 CPU cores)")
+    p.add_argument("--fusions", help="comma-separated fusion names (default: every registered one)")
+    add_train_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mmfuse.registry import FUSIONS
+
+    mod = importlib.import_module(available()[args.dataset])
+    cfg = train_config_from_args(args, dict(mod.DEFAULTS["quick" if args.quick else "full"]))
+    out = args.out or f"results/{args.dataset}{'-quick' if args.quick else ''}"
+    fusions = [f.strip() for f in args.fusions.split(",")] if args.fusions else None
+    for f in fusions or []:
+        FUSIONS.get(f)  # unknown names fail here with the list of valid ones
+    mod.benchmark(out_dir=out, data_dir=args.data_dir, quick=args.quick, fusions=fusions, train_cfg=cfg, seed=cfg.seed)
+    print(f"results written to {out}/")
+    return 0

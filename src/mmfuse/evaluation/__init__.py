@@ -1,0 +1,1 @@
+"""Evaluation: predictions, metrics, efficiency and robustness measurements of trained models."""

@@ -1,0 +1,159 @@
+"""``fit``: build a model from configs, train it with Lightning, keep the best validation checkpoint.
+
+Lightning's hardware options (``accelerator``, ``devices``, ``strategy``, ``num_nodes``,
+``precision``) pass straight through from :class:`~mmfuse.config.TrainConfig`, so
+``devices=2, strategy="ddp"`` trains with distributed data parallel unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import shutil
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from torch.utils.data import DataLoader, Dataset
+
+from mmfuse.config import ModelConfig, TrainConfig
+from mmfuse.errors import ConfigError
+from mmfuse.models.builder import build_encoders, build_model
+from mmfuse.models.multimodal import MultimodalModel
+from mmfuse.training.serialization import save_model_dir
+from mmfuse.training.task import MultimodalTask, build_objectives, objectives_need
+
+
+@contextlib.contextmanager
+def quiet_lightning() -> Iterator[None]:
+    """Silence Lightning's informational chatter (not its errors) during a fit."""
+    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric", "lightning")]
+    levels = [lg.level for lg in loggers]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        warnings.filterwarnings("ignore", message=".*number of training batches.*smaller than the logging interval.*")
+        for lg in loggers:
+            lg.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for lg, lv in zip(loggers, levels):
+                lg.setLevel(lv)
+
+
+class History(Callback):
+    """Records the epoch-level metrics (learning curves) on the main process."""
+
+    def __init__(self) -> None:
+        self.epochs: list[dict[str, float]] = []
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        row = {"epoch": float(trainer.current_epoch)}
+        row.update({k: float(v) for k, v in trainer.callback_metrics.items() if getattr(v, "numel", lambda: 1)() == 1})
+        self.epochs.append(row)
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns."""
+
+    model: MultimodalModel  # best-validation weights loaded, eval mode
+    task: MultimodalTask
+    model_cfg: ModelConfig
+    train_cfg: TrainConfig
+    history: list[dict[str, float]] = field(default_factory=list)  # per-epoch metrics
+    train_time_s: float = 0.0
+    best_score: float | None = None  # best validation value of the monitored metric
+    epochs_run: int = 0
+    global_rank: int = 0
+
+
+def make_loader(ds: Dataset, cfg: TrainConfig, shuffle: bool) -> DataLoader:
+    g = torch.Generator().manual_seed(cfg.seed)
+    return DataLoader(ds, batch_size=cfg.batch_size, shuffle=shuffle, num_workers=cfg.num_workers, generator=g, persistent_workers=cfg.num_workers > 0)
+
+
+def fit(
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    train: Dataset,
+    val: Dataset,
+    out_dir: str | Path | None = None,
+    extra_meta: dict[str, Any] | None = None,
+    callbacks: list[Callback] | None = None,
+) -> FitResult:
+    """Train ``model_cfg`` on ``train`` with early stopping on ``val``; optionally save to ``out_dir``.
+
+    Returns the model with the best validation weights loaded.
+    """
+    multi = str(train_cfg.devices) not in ("1", "auto") or train_cfg.num_nodes > 1
+    if multi and out_dir is None:
+        raise ConfigError("Training on several devices/nodes needs an output directory (out_dir / -o) shared by every process.")
+    L.seed_everything(train_cfg.seed, workers=True, verbose=False)
+    dims = {m: int(e.out_dim) for m, e in build_encoders(model_cfg.encoders).items()}
+    objectives = build_objectives(train_cfg.objectives, model_cfg.task, dims)
+    if "unimodal" in objectives_need(objectives) and not model_cfg.unimodal_heads:
+        model_cfg = dataclasses.replace(model_cfg, unimodal_heads=True)
+    L.seed_everything(train_cfg.seed, workers=True, verbose=False)
+    model = build_model(model_cfg)
+    task = MultimodalTask(model, objectives, model_cfg.task, model_cfg.num_outputs, train_cfg.lr, train_cfg.weight_decay)
+    history = History()
+    with tempfile.TemporaryDirectory(prefix="mmfuse-ckpt-") as tmp, quiet_lightning():
+        ckpt_dir = Path(out_dir).parent / f".{Path(out_dir).name}.ckpt" if multi else Path(tmp)
+        checkpoint = ModelCheckpoint(dirpath=ckpt_dir, monitor=f"val/{task.monitor}", mode=task.monitor_mode, save_top_k=1, save_weights_only=True, filename="best")
+        stopper = EarlyStopping(monitor=f"val/{task.monitor}", mode=task.monitor_mode, patience=train_cfg.patience)
+        trainer = L.Trainer(
+            max_epochs=train_cfg.max_epochs,
+            accelerator=train_cfg.accelerator,
+            devices=train_cfg.devices,
+            strategy=train_cfg.strategy,
+            num_nodes=train_cfg.num_nodes,
+            precision=train_cfg.precision,
+            deterministic=train_cfg.deterministic,
+            callbacks=[checkpoint, stopper, history, *(callbacks or [])],
+            logger=False,
+            enable_progress_bar=train_cfg.progress_bar,
+            enable_model_summary=False,
+            max_time=None if train_cfg.max_time is None else {"seconds": float(train_cfg.max_time)},
+            num_sanity_val_steps=0,
+            **({} if train_cfg.limit_train_batches == 1.0 else {"limit_train_batches": train_cfg.limit_train_batches}),
+        )
+        t0 = time.perf_counter()
+        trainer.fit(task, make_loader(train, train_cfg, True), make_loader(val, train_cfg, False))
+        train_time = time.perf_counter() - t0
+        best_path = checkpoint.best_model_path
+        if best_path:
+            state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
+            task.load_state_dict(state)
+        if ckpt_dir != Path(tmp):
+            trainer.strategy.barrier()  # every rank has loaded the best weights before rank 0 deletes them
+            if trainer.is_global_zero:
+                shutil.rmtree(ckpt_dir, ignore_errors=True)
+    model.eval()
+    best = checkpoint.best_model_score
+    result = FitResult(
+        model=model,
+        task=task,
+        model_cfg=model_cfg,
+        train_cfg=train_cfg,
+        history=history.epochs,
+        train_time_s=train_time,
+        best_score=None if best is None else float(best),
+        epochs_run=trainer.current_epoch,
+        global_rank=trainer.global_rank,
+    )
+    if out_dir is not None and trainer.is_global_zero:
+        meta = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "history": history.epochs, "train_time_s": train_time, "best_val": result.best_score}
+        meta.update(extra_meta or {})
+        save_model_dir(out_dir, model, meta)
+    return result

@@ -1,0 +1,92 @@
+"""Model directories: weights as safetensors + JSON metadata, written atomically, loaded without pickle.
+
+Layout of a model directory::
+
+    model.safetensors   # state dict of the MultimodalModel
+    config.json         # {"model": ModelConfig, "train": TrainConfig, ...extra JSON metadata}
+    summary.txt         # short human-readable summary
+
+A save first writes everything into a sibling temporary directory and then renames it into place,
+so a crash never leaves a half-written model directory that loads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+from mmfuse.config import ModelConfig, from_dict
+from mmfuse.errors import DataError
+from mmfuse.models.builder import build_model
+from mmfuse.models.multimodal import MultimodalModel
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+SUMMARY = "summary.txt"
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 1) == 0:
+        return obj.item()
+    return obj
+
+
+def write_atomic_dir(path: str | Path, files: Mapping[str, bytes | str]) -> Path:
+    """Write ``{name: content}`` into directory ``path`` atomically (temp dir + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        for name, content in files.items():
+            target = tmp / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            (target.write_bytes if isinstance(content, bytes) else target.write_text)(content)
+        old = None
+        if path.exists():
+            old = path.parent / f".{path.name}.old-{os.getpid()}"
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def save_model_dir(path: str | Path, model: MultimodalModel, meta: Mapping[str, Any], summary: str = "") -> Path:
+    """Save ``model`` and ``meta`` (must contain ``"model"``: the ModelConfig as a dict) to ``path`` atomically."""
+    from safetensors.torch import save
+
+    if "model" not in meta:
+        raise ValueError("meta must hold the model config under 'model'")
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    files: dict[str, bytes | str] = {
+        WEIGHTS: save(state),
+        CONFIG: json.dumps(_jsonable(meta), indent=2, sort_keys=True),
+        SUMMARY: summary or f"mmfuse model: fusion={meta['model'].get('fusion')}, modalities={sorted(meta['model'].get('encoders', {}))}\n",
+    }
+    return write_atomic_dir(path, files)
+
+
+def load_model_dir(path: str | Path) -> tuple[MultimodalModel, dict[str, Any]]:
+    """Rebuild the model from ``config.json`` and load ``model.safetensors`` (no pickle involved)."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    cfg_file, weights = path / CONFIG, path / WEIGHTS
+    if not cfg_file.is_file() or not weights.is_file():
+        raise DataError(f"{str(path)!r} is not an mmfuse model directory (needs {CONFIG} and {WEIGHTS}); pass the folder written by 'mmfuse fit' or 'mmfuse train'.")
+    meta = json.loads(cfg_file.read_text())
+    model = build_model(from_dict(ModelConfig, meta["model"]))
+    model.load_state_dict(load_file(str(weights)))
+    model.eval()
+    return model, meta

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+
+from mmfuse.config import ModelConfig, TrainConfig
+from mmfuse.errors import ConfigError, DataError
+from mmfuse.evaluation.predict import predict, task_metrics
+from mmfuse.training import build_objectives, fit
+from mmfuse.training.serialization import load_model_dir, save_model_dir
+
+ENC = {"a": {"name": "mlp", "in_dim": 5, "out_dim": 16}, "b": {"name": "mlp", "in_dim": 7, "out_dim": 16}}
+
+
+def cfgs(**train):
+    base = dict(max_epochs=4, batch_size=64, progress_bar=False, seed=3)
+    base.update(train)
+    return ModelConfig(encoders=ENC, num_outputs=3, fusion="concat"), TrainConfig(**base)
+
+
+def test_fit_learns_and_restores_the_best_checkpoint(synthetic, tmp_path):
+    train, val = synthetic
+    mc, tc = cfgs()
+    result = fit(mc, tc, train, val, out_dir=tmp_path / "model")
+    acc = task_metrics(predict(result.model, val), "classification")["accuracy"]
+    assert acc > 0.85
+    best = max(h["val/accuracy"] for h in result.history)
+    assert result.best_score == pytest.approx(best)
+    assert acc == pytest.approx(best, abs=1e-6)  # the weights in hand are the best epoch's
+    assert len(result.history) == result.epochs_run and "train/loss" in result.history[-1]
+
+
+def test_fit_is_deterministic_under_a_seed(synthetic):
+    train, val = synthetic
+    mc, tc = cfgs(max_epochs=2)
+    a = fit(mc, tc, train, val).model.state_dict()
+    b = fit(mc, tc, train, val).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_weighted_terms_are_logged_and_unimodal_heads_added(synthetic):
+    train, val = synthetic
+    mc, tc = cfgs(max_epochs=1, objectives={"task": {"objective": "cross_entropy"}, "aux": {"objective": "auxiliary", "weight": 0.3}})
+    result = fit(mc, tc, train, val)
+    assert result.model_cfg.unimodal_heads and len(result.model.unimodal_heads) == 2
+    row = result.history[-1]
+    assert {"train/task", "train/aux", "val/aux"} <= set(row)
+    assert row["train/loss"] == pytest.approx(row["train/task"] + 0.3 * row["train/aux"], rel=1e-4)
+
+
+def test_objectives_receive_dims_and_unknown_names_fail():
+    with pytest.raises(Exception, match="Unknown objective 'nope'"):
+        build_objectives({"x": {"objective": "nope"}}, "classification", {"a": 4})
+    built = build_objectives({}, "regression", {"a": 4})
+    assert list(built) == ["task"] and built["task"][1] == 1.0
+
+
+def test_saved_model_reloads_with_identical_outputs(synthetic, tmp_path):
+    train, val = synthetic
+    mc, tc = cfgs(max_epochs=1)
+    result = fit(mc, tc, train, val, out_dir=tmp_path / "m")
+    model, meta = load_model_dir(tmp_path / "m")
+    assert meta["model"]["fusion"] == "concat" and meta["train"]["seed"] == 3
+    p1, p2 = predict(result.model, val).prediction, predict(model, val).prediction
+    assert (p1 == p2).all()
+    assert sorted(os.listdir(tmp_path)) == ["m"]  # no temp or checkpoint leftovers
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["best_val"] == result.best_score
+
+
+def test_a_crash_during_save_leaves_the_old_model_intact(synthetic, tmp_path, monkeypatch):
+    train, val = synthetic
+    mc, tc = cfgs(max_epochs=1)
+    result = fit(mc, tc, train, val, out_dir=tmp_path / "m")
+    before = (tmp_path / "m" / "model.safetensors").read_bytes()
+
+    import mmfuse.training.serialization as ser
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(ser.json, "dumps", boom)
+    with pytest.raises(RuntimeError):
+        save_model_dir(tmp_path / "m", result.model, {"model": mc.to_dict()})
+    assert sorted(os.listdir(tmp_path)) == ["m"]
+    assert (tmp_path / "m" / "model.safetensors").read_bytes() == before
+    load_model_dir(tmp_path / "m")
+
+
+def test_load_refuses_a_folder_that_is_not_a_model(tmp_path):
+    with pytest.raises(DataError, match="not an mmfuse model directory"):
+        load_model_dir(tmp_path)
+
+
+def test_multi_device_training_needs_an_output_dir(synthetic):
+    train, val = synthetic
+    mc, tc = cfgs(devices=2, strategy="ddp")
+    with pytest.raises(ConfigError, match="output directory"):
+        fit(mc, tc, train, val)

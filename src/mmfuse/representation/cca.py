@@ -1,6 +1,6 @@
 """Canonical correlation analysis: two-view CCA and multi-view generalised CCA (MAXVAR).
 
-Closed-form, scikit-learn-style estimators (constructor stores parameters only; ``fit`` sets the
+Closed-form, scikit-learn-style estimators (``get_params``/``set_params``, so ``sklearn.base.clone`` works) (constructor stores parameters only; ``fit`` sets the
 attributes ending in ``_``). The differentiable losses built on the same maths live in
 :mod:`mmfuse.objectives.cca`.
 """
@@ -10,14 +10,12 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
 
 from mmfuse.errors import ConfigError
-from mmfuse.representation._linalg import as_2d_float, check_paired, fix_signs, inv_sqrtm_psd, shrunk_range_basis
+from mmfuse.representation._linalg import EstimatorMixin, as_2d_float, check_paired, fix_signs, inv_sqrtm_psd, shrunk_range_basis
 
 
-class CCA(BaseEstimator):
+class CCA(EstimatorMixin):
     """Regularised linear CCA (Hotelling, "Relations between two sets of variates", Biometrika 1936).
 
     Finds directions ``w_a``, ``w_b`` maximising ``corr(X_a w_a, X_b w_b)``. Closed form by whitening
@@ -66,7 +64,7 @@ class CCA(BaseEstimator):
 
     def transform(self, Xa: Any, Xb: Any | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Canonical variates ``(Xa - mean_a) W_a`` ``(N, k)``, and those of ``Xb`` when given."""
-        check_is_fitted(self, "weights_a_")
+        self._check_fitted("weights_a_", "fit(Xa, Xb)")
         za = (as_2d_float(Xa, "Xa") - self.mean_a_) @ self.weights_a_
         if Xb is None:
             return za
@@ -77,7 +75,7 @@ class CCA(BaseEstimator):
         return self.fit(Xa, Xb).transform(Xa, Xb)  # type: ignore[return-value]
 
 
-class GCCA(BaseEstimator):
+class GCCA(EstimatorMixin):
     """Generalised CCA for ``M >= 2`` views, MAXVAR form (Horst 1961; Kettenring, "Canonical analysis
     of several sets of variables", Biometrika 1971).
 
@@ -133,7 +131,7 @@ class GCCA(BaseEstimator):
 
     def transform(self, views: Sequence[Any]) -> list[np.ndarray]:
         """Per-view projections ``(X_m - mean_m) W_m``, each ``(N, k)``; pass ``None`` to skip a view."""
-        check_is_fitted(self, "weights_")
+        self._check_fitted("weights_", "fit(views)")
         if len(views) != len(self.weights_):
             raise ConfigError(f"GCCA was fitted on {len(self.weights_)} views; transform got {len(views)}.")
         return [

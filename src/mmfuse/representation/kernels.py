@@ -10,12 +10,10 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from mmfuse.errors import ConfigError, DataError
-from mmfuse.representation._linalg import as_2d_float, check_paired, fix_signs, shrunk_range_basis
+from mmfuse.representation._linalg import EstimatorMixin, as_2d_float, check_paired, fix_signs, shrunk_range_basis
 
 
 def _tensor(X: Any) -> Tensor:
@@ -130,7 +128,7 @@ def modality_relatedness(Za: Any, Zb: Any, kernel: str = "linear", **kernel_para
     return float(cka(k(Za, **kernel_params), k(Zb, **kernel_params)))
 
 
-class KernelCCA(BaseEstimator):
+class KernelCCA(EstimatorMixin):
     """Regularised kernel CCA (Bach & Jordan, "Kernel independent component analysis", JMLR 2002;
     Hardoon, Szedmak & Shawe-Taylor, "Canonical correlation analysis: an overview with application to
     learning methods", Neural Computation 2004).
@@ -207,7 +205,7 @@ class KernelCCA(BaseEstimator):
 
     def transform(self, Xa: Any, Xb: Any | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Canonical variates ``K_c(X, X_fit) alpha`` ``(N', k)`` (kernel centred with the training statistics)."""
-        check_is_fitted(self, "dual_coef_a_")
+        self._check_fitted("dual_coef_a_", "fit(Xa, Xb)")
         Xa = as_2d_float(Xa, "Xa")
         if Xa.shape[1] != self.X_fit_a_.shape[1]:
             raise DataError(f"Xa has {Xa.shape[1]} features; KernelCCA was fitted with {self.X_fit_a_.shape[1]}.")

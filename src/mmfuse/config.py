@@ -83,6 +83,7 @@ class TrainConfig:
     progress_bar: bool = True
     limit_train_batches: float | int = 1.0  # passed to lightning.Trainer (smoke runs)
     max_time: float | None = None  # seconds; training stops (keeping the best checkpoint) after this
+    monitor: str | None = None  # validation metric for early stopping/best checkpoint ("loss" or a task metric); None = the task's default
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -106,7 +106,7 @@ def fit(
         model_cfg = dataclasses.replace(model_cfg, unimodal_heads=True)
     L.seed_everything(train_cfg.seed, workers=True, verbose=False)
     model = build_model(model_cfg)
-    task = MultimodalTask(model, objectives, model_cfg.task, model_cfg.num_outputs, train_cfg.lr, train_cfg.weight_decay)
+    task = MultimodalTask(model, objectives, model_cfg.task, model_cfg.num_outputs, train_cfg.lr, train_cfg.weight_decay, train_cfg.monitor)
     history = History()
     with tempfile.TemporaryDirectory(prefix="mmfuse-ckpt-") as tmp, quiet_lightning():
         ckpt_dir = Path(out_dir).parent / f".{Path(out_dir).name}.ckpt" if multi else Path(tmp)
@@ -155,5 +155,5 @@ def fit(
     if out_dir is not None and trainer.is_global_zero:
         meta = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "history": history.epochs, "train_time_s": train_time, "best_val": result.best_score}
         meta.update(extra_meta or {})
-        save_model_dir(out_dir, model, meta)
+        save_model_dir(out_dir, model, meta, objectives=task.objectives)
     return result

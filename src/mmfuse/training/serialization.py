@@ -19,6 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
+from torch import nn
+
 from mmfuse.config import ModelConfig, from_dict
 from mmfuse.errors import DataError
 from mmfuse.models.builder import build_model
@@ -27,6 +29,7 @@ from mmfuse.models.multimodal import MultimodalModel
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 SUMMARY = "summary.txt"
+OBJECTIVES_FILE = "objectives.safetensors"
 
 
 def _jsonable(obj: Any) -> Any:
@@ -62,8 +65,19 @@ def write_atomic_dir(path: str | Path, files: Mapping[str, bytes | str]) -> Path
     return path
 
 
-def save_model_dir(path: str | Path, model: MultimodalModel, meta: Mapping[str, Any], summary: str = "") -> Path:
-    """Save ``model`` and ``meta`` (must contain ``"model"``: the ModelConfig as a dict) to ``path`` atomically."""
+def save_model_dir(
+    path: str | Path,
+    model: MultimodalModel,
+    meta: Mapping[str, Any],
+    summary: str = "",
+    objectives: nn.Module | None = None,
+    extra_files: Mapping[str, bytes | str] | None = None,
+) -> Path:
+    """Save ``model`` and ``meta`` (must contain ``"model"``: the ModelConfig as a dict) to ``path`` atomically.
+
+    Objectives that own parameters (projections, a learnable temperature, a discriminator) are saved to
+    ``objectives.safetensors`` so that e.g. a shared-subspace projection can be used for retrieval later.
+    """
     from safetensors.torch import save
 
     if "model" not in meta:
@@ -72,9 +86,29 @@ def save_model_dir(path: str | Path, model: MultimodalModel, meta: Mapping[str, 
     files: dict[str, bytes | str] = {
         WEIGHTS: save(state),
         CONFIG: json.dumps(_jsonable(meta), indent=2, sort_keys=True),
+        **dict(extra_files or {}),
         SUMMARY: summary or f"mmfuse model: fusion={meta['model'].get('fusion')}, modalities={sorted(meta['model'].get('encoders', {}))}\n",
     }
+    if objectives is not None and len(objectives.state_dict()):
+        files[OBJECTIVES_FILE] = save({k: v.detach().cpu().contiguous() for k, v in objectives.state_dict().items()})
     return write_atomic_dir(path, files)
+
+
+def load_objectives(path: str | Path) -> dict[str, Any]:
+    """Rebuild the run's objectives (``{term: module}``) with their saved parameters, from a model directory."""
+    from safetensors.torch import load_file
+
+    from mmfuse.models.builder import build_encoders
+    from mmfuse.training.task import build_objectives
+
+    path = Path(path)
+    meta = json.loads((path / CONFIG).read_text())
+    dims = {m: int(e.out_dim) for m, e in build_encoders(meta["model"]["encoders"]).items()}
+    built = build_objectives(meta.get("train", {}).get("objectives", {}), meta["model"].get("task", "classification"), dims)
+    modules = nn.ModuleDict({k: o for k, (o, _) in built.items()})
+    if (path / OBJECTIVES_FILE).is_file():
+        modules.load_state_dict(load_file(str(path / OBJECTIVES_FILE)))
+    return dict(modules.eval().items())
 
 
 def load_model_dir(path: str | Path) -> tuple[MultimodalModel, dict[str, Any]]:

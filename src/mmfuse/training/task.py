@@ -66,6 +66,7 @@ class MultimodalTask(L.LightningModule):
         num_outputs: int,
         lr: float = 2e-3,
         weight_decay: float = 1e-4,
+        monitor: str | None = None,
     ) -> None:
         super().__init__()
         if not objectives:
@@ -75,6 +76,8 @@ class MultimodalTask(L.LightningModule):
         self.weights = {k: w for k, (_, w) in objectives.items()}
         self.task, self.num_outputs, self.lr, self.weight_decay = task, num_outputs, lr, weight_decay
         self.monitor, self.monitor_mode = monitor_for(task)
+        if monitor is not None and monitor != self.monitor:
+            self.monitor, self.monitor_mode = monitor, ("min" if monitor in ("loss", "mae", "mse") or monitor in self.objectives else "max")
         self.val_metrics = task_metrics(task, num_outputs).clone(prefix="val/")
 
     def forward(self, inputs: Mapping[str, Tensor], masks: Mapping[str, Tensor] | None = None) -> dict[str, Any]:

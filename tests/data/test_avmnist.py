@@ -1,0 +1,142 @@
+"""AV-MNIST rebuilt from the real MNIST and FSDD files: splits, pairing, PCA energy, noise level, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from mmfuse.data.avmnist import centre_clip, load_avmnist, pair_recordings
+from mmfuse.data.mnist import load_mnist
+from mmfuse.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def full(data_dir):
+    return load_avmnist(data_dir)
+
+
+@pytest.fixture(scope="module")
+def mnist(data_dir):
+    return load_mnist(data_dir)
+
+
+def test_split_sizes_labels_and_spec(full):
+    assert (len(full.train), len(full.val), len(full.test)) == (55000, 5000, 10000)
+    assert not set(full.train.mnist_index) & set(full.val.mnist_index)  # the validation carve is disjoint
+    for ds in (full.train, full.val, full.test):
+        assert sorted(np.unique(ds.labels)) == list(range(10))
+    spec = full.spec
+    assert spec.task == "classification" and spec.num_outputs == 10 and spec.metric == "accuracy"
+    assert spec.encoders == {"image": {"name": "cnn", "in_channels": 1}, "audio": {"name": "logmel_cnn", "sample_rate": 8000}}
+    assert spec.class_names == [str(d) for d in range(10)]
+
+
+def test_item_contract(full):
+    item = full.test[123]
+    assert item["inputs"]["image"].shape == (1, 28, 28) and item["inputs"]["image"].dtype == torch.float32
+    assert item["inputs"]["audio"].shape == (8000,) and item["inputs"]["audio"].dtype == torch.float32
+    assert item["masks"] == {"audio": torch.tensor(True), "image": torch.tensor(True)}
+    assert item["target"].dtype == torch.long and int(item["target"]) == full.test.labels[123]
+    batch = torch.utils.data.default_collate([full.test[i] for i in range(4)])
+    assert batch["inputs"]["audio"].shape == (4, 8000) and batch["masks"]["image"].shape == (4,)
+    images = full.test.images()
+    np.testing.assert_array_equal(images[123], item["inputs"]["image"][0].numpy())
+    assert -0.5 < images.min() and images.max() < 1.5  # about [0, 1]
+
+
+def test_pairing_same_digit_split_takes_and_balanced_use(full):
+    takes = {"train": range(10, 50), "val": range(5, 10), "test": range(0, 5)}
+    for ds in (full.train, full.val, full.test):
+        digits = np.array([r.digit for r in ds.recordings])
+        np.testing.assert_array_equal(digits[ds.audio_ref], ds.labels)
+        assert {r.index for r in ds.recordings} == set(takes[ds.split])
+        assert len({r.speaker for r in ds.recordings}) == 6
+        uses = np.bincount(ds.audio_ref, minlength=len(ds.recordings))
+        for d in range(10):
+            assert np.ptp(uses[digits == d]) <= 1  # every recording of a digit used equally often (+-1)
+
+
+def test_pca_keeps_the_requested_energy(full, mnist):
+    ds = full.test
+    raw = mnist["test_images"][ds.mnist_index].reshape(-1, 784).astype(np.float64) / 255
+    degraded = ds.images().reshape(-1, 784).astype(np.float64)
+    mu = raw.mean(0)
+    kept = ((degraded - mu) ** 2).sum() / ((raw - mu) ** 2).sum()
+    assert kept == pytest.approx(ds.retained_energy, abs=1e-3)
+    assert ds.components == 3 and abs(kept - 0.25) < 0.03  # MNIST: 3 components hold ~23% of the variance
+    # the degraded images are the rank-k PCA reconstruction: the residual is orthogonal to it
+    assert abs(((degraded - mu) * (raw - degraded)).sum()) < 1e-3 * ((raw - mu) ** 2).sum()
+
+
+def test_noise_matches_the_requested_snr(full, data_dir):
+    ds = full.val
+    checked = 0
+    for i in range(0, len(ds), 250):
+        rec = ds.recordings[ds.audio_ref[i]]
+        wave, _ = soundfile.read(data_dir / "fsdd" / "recordings" / rec.name, dtype="float64")
+        if len(wave) > 8000:
+            continue
+        speech_power = np.mean((wave / np.abs(wave).max()) ** 2)
+        noise = ds[i]["inputs"]["audio"].numpy().astype(np.float64) - ds.clean_audio(i)
+        snr = 10 * np.log10(speech_power / np.mean(noise**2))
+        assert snr == pytest.approx(ds.snr_db, abs=0.5)
+        checked += 1
+    assert checked >= 15
+    assert np.abs(ds.clean_audio(0)).max() == pytest.approx(1.0)
+
+
+@pytest.fixture(scope="module")
+def small(data_dir):
+    return load_avmnist(data_dir, n_train=300, n_val=50, n_test=80)
+
+
+@pytest.fixture(scope="module")
+def other_seed_clean(data_dir):
+    return load_avmnist(data_dir, seed=1, n_train=300, n_val=50, n_test=80, snr_db=None)
+
+
+def test_subsample_holds_the_full_split_items(full, small):
+    assert (len(small.train), len(small.val), len(small.test)) == (300, 50, 80)
+    full_pos = {int(m): j for j, m in enumerate(full.train.mnist_index)}
+    for i in (0, 137, 299):
+        a, b = small.train[i], full.train[full_pos[int(small.train.mnist_index[i])]]
+        assert torch.equal(a["inputs"]["audio"], b["inputs"]["audio"]) and torch.equal(a["inputs"]["image"], b["inputs"]["image"])
+        assert torch.equal(small.train[i]["inputs"]["audio"], a["inputs"]["audio"])  # same noise every epoch
+
+
+def test_seed_changes_carve_pairing_and_noise(full, small, other_seed_clean):
+    other = other_seed_clean
+    assert not np.array_equal(other.train.mnist_index, small.train.mnist_index)
+    test_pos = other.test.mnist_index  # the test split is MNIST test in order, so positions are indices
+    assert not np.array_equal(other.test.audio_ref, full.test.audio_ref[test_pos])
+    assert torch.equal(other.test[0]["inputs"]["audio"], torch.from_numpy(other.test.clean_audio(0)))  # snr_db=None: clean
+    noisy_seed0 = full.test[int(test_pos[0])]["inputs"]["audio"].numpy() - full.test.clean_audio(int(test_pos[0]))
+    other.test.snr_db = full.test.snr_db
+    noisy_seed1 = other.test[0]["inputs"]["audio"].numpy() - other.test.clean_audio(0)
+    assert np.std(noisy_seed1) > 0 and not np.allclose(noisy_seed0, noisy_seed1)
+
+
+def test_pair_recordings_is_seeded():
+    labels = np.repeat(np.arange(10), 7)
+    digits = np.repeat(np.arange(10), 3)
+    a = pair_recordings(labels, digits, np.random.default_rng(0))
+    assert np.array_equal(a, pair_recordings(labels, digits, np.random.default_rng(0)))
+    assert not np.array_equal(a, pair_recordings(labels, digits, np.random.default_rng(1)))
+    assert np.array_equal(digits[a], labels)
+
+
+def test_centre_clip_pads_and_crops_around_the_centre():
+    clip, active = centre_clip(np.arange(1, 5, dtype=np.int16), length=8)
+    assert clip.tolist() == [0, 0, 1, 2, 3, 4, 0, 0] and (active.start, active.stop) == (2, 6)
+    clip, active = centre_clip(np.arange(10, dtype=np.int16), length=4)
+    assert clip.tolist() == [3, 4, 5, 6] and (active.start, active.stop) == (0, 4)
+
+
+def test_bad_options_raise_config_errors(data_dir):
+    with pytest.raises(ConfigError, match="image_energy"):
+        load_avmnist(data_dir, image_energy=1.5)
+    with pytest.raises(ConfigError, match="n_val"):
+        load_avmnist(data_dir, n_val=6000)
+

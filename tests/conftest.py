@@ -33,8 +33,8 @@ def synthetic_problem(n: int = 600, seed: int = 0, classes: int = 3):
     y = rng.integers(0, classes, n)
     a = rng.normal(size=(n, 5)).astype("float32")
     b = rng.normal(size=(n, 7)).astype("float32")
-    a[:, 0] += 1.5 * y
-    b[:, 0] -= 1.5 * y
+    a[:, 0] += 2.5 * y
+    b[:, 0] -= 2.5 * y
     return TensorMultimodalDataset({"a": a, "b": b}, y)
 
 

@@ -23,7 +23,7 @@ def cfgs(**train):
 
 def test_fit_learns_and_restores_the_best_checkpoint(synthetic, tmp_path):
     train, val = synthetic
-    mc, tc = cfgs()
+    mc, tc = cfgs(max_epochs=10, patience=10)
     result = fit(mc, tc, train, val, out_dir=tmp_path / "model")
     acc = task_metrics(predict(result.model, val), "classification")["accuracy"]
     assert acc > 0.85

@@ -307,15 +307,18 @@ def sentiment_metrics(prediction: Any, target: Any) -> dict[str, float]:
     ``p >= 0`` vs ``y >= 0`` over all; ``f1`` = weighted F1 of the ``acc2`` decision; ``acc7`` = accuracy of
     ``round(clip(p, -3, 3))`` vs ``round(clip(y, -3, 3))``; ``mae`` = mean |p - y|; ``corr`` = Pearson correlation.
     """
-    from sklearn.metrics import f1_score
-
     p = np.asarray(prediction, np.float64).reshape(-1)
     y = np.asarray(target, np.float64).reshape(-1)
     nz = y != 0
+    pos_p, pos_y = p[nz] > 0, y[nz] > 0
+    f1 = 0.0
+    for cls in (True, False):  # weighted F1: per-class F1 = 2 TP / (2 TP + FP + FN), weighted by class support
+        tp, fp, fn = np.sum((pos_p == cls) & (pos_y == cls)), np.sum((pos_p == cls) & (pos_y != cls)), np.sum((pos_p != cls) & (pos_y == cls))
+        f1 += np.mean(pos_y == cls) * (2 * tp / max(2 * tp + fp + fn, 1))
     return {
-        "acc2": float(np.mean((p[nz] > 0) == (y[nz] > 0))),
+        "acc2": float(np.mean(pos_p == pos_y)),
         "acc2_has0": float(np.mean((p >= 0) == (y >= 0))),
-        "f1": float(f1_score(y[nz] > 0, p[nz] > 0, average="weighted")),
+        "f1": float(f1),
         "acc7": float(np.mean(np.round(np.clip(p, -3, 3)) == np.round(np.clip(y, -3, 3)))),
         "mae": float(np.mean(np.abs(p - y))),
         "corr": float(np.corrcoef(p, y)[0, 1]),

@@ -34,7 +34,8 @@ h1{font-size:24px;border-bottom:2px solid #1f77b4;padding-bottom:6px}h2{font-siz
 table{border-collapse:collapse;font-size:12px;margin:8px 0}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
 th{background:#eef3f8}td:first-child,th:first-child{text-align:left}tr.base td{color:#666;font-style:italic}
 img{max-width:100%;border:1px solid #eee;margin:6px 0}.note{color:#555;font-size:12px}"""
-LEADER_COLS = ["method", "kind", "test_accuracy", "test_macro_f1", "test_mae", "test_pearson", "params", "train_time_s", "epochs", "infer_ms_per_sample", "throughput_per_s", "peak_mem_mb"]
+LEADER_COLS = ["method", "kind", "test_accuracy", "test_macro_f1", "test_acc2_has0", "test_acc2_non0", "test_f1_has0", "test_f1_non0", "test_acc7",
+               "test_mae", "test_corr", "test_pearson", "best_val", "params", "train_time_s", "epochs", "infer_ms_per_sample", "throughput_per_s", "peak_mem_mb"]
 
 
 @dataclass
@@ -301,7 +302,14 @@ def build_results_report(results_dir: str | Path, data_dir: str | Path | None = 
     key, higher = ("test_accuracy", True) if any("test_accuracy" in r for r in ok) else ("test_mae", False)
     pool = [r for r in ok if r.get("kind") != "unimodal"] or ok  # the best fusion method, baselines only if nothing else
     best = max(pool, key=lambda r: r[key] if higher else -r[key]) if pool else None
-    sections = [leaderboard_section(rows), robustness_section(rob_results, rob.get("reference"))]
+    sections = [leaderboard_section(rows)]
+    if payload.get("protocol"):
+        sections.append(f"<h2>Protocol</h2><p>{html.escape(payload['protocol'])}</p>")
+    if payload.get("reference_rows"):
+        ref_rows = payload["reference_rows"]
+        cols = [c for c in LEADER_COLS if any(c in r for r in ref_rows)]
+        sections.append("<h2>Published results (for comparison)</h2>" + html_table(ref_rows, cols))
+    sections.append(robustness_section(rob_results, rob.get("reference")))
     if best is not None:
         sections.append(model_section(next(a for a in analyses if a.name == best["method"]), f"Best method: {best['method']}"))
     sections += [weights_section(analyses) if analyses else "", learning_section(histories)]

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from mmfuse.data.base import Splits
 from mmfuse.errors import ConfigError, DataError
 from mmfuse.evaluation.predict import masks_transform, predict, task_metrics
 
@@ -64,6 +65,11 @@ class ModalitySubset(Dataset):
         item = self.dataset[i]
         keep = lambda d: {m: d[m] for m in self.modalities}  # noqa: E731
         return {**item, "inputs": keep(item["inputs"]), "masks": keep(item["masks"])}
+
+
+def restrict_splits(splits: Splits, modalities: Sequence[str]) -> Splits:
+    """``splits`` with every dataset restricted to ``modalities`` (the spec is kept)."""
+    return Splits(*(ModalitySubset(d, modalities) for d in (splits.train, splits.val, splits.test)), splits.spec)
 
 
 def for_model(dataset: Dataset, model: torch.nn.Module) -> Dataset:

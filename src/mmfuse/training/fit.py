@@ -55,9 +55,8 @@ class History(Callback):
     def __init__(self) -> None:
         self.epochs: list[dict[str, float]] = []
 
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking:
-            return
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # runs after the epoch's validation, so train and validation aggregates are both in callback_metrics
         row = {"epoch": float(trainer.current_epoch)}
         row.update({k: float(v) for k, v in trainer.callback_metrics.items() if getattr(v, "numel", lambda: 1)() == 1})
         self.epochs.append(row)

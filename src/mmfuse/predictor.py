@@ -1,0 +1,397 @@
+"""``MultimodalPredictor``: fit on a table, predict, evaluate, save and load (the API behind ``mmfuse fit``).
+
+    >>> p = MultimodalPredictor(target="label", fusion="concat").fit("train.csv")   # doctest: +SKIP
+    >>> p.evaluate("test.csv")["metrics"]                                            # doctest: +SKIP
+    >>> p.save("model/"); MultimodalPredictor.load("model/").predict("new.csv")       # doctest: +SKIP
+
+The table's columns become modalities (:mod:`mmfuse.tabular.schema`); frozen encoders' outputs are
+cached on disk (:mod:`mmfuse.tabular.cache`); training is :func:`mmfuse.training.fit` with early
+stopping on a validation part (``val_table``, else a seeded, stratified ``val_fraction`` of the rows).
+
+A model directory holds ``model.safetensors`` (weights), ``config.json`` (ModelConfig, TrainConfig,
+history), ``schema.json``, ``labels.json`` (label encoder, category vocabularies, standardisation
+statistics, audio/sequence settings), ``metrics.json`` and ``summary.txt``; it is written by ONE
+atomic directory write and read without unpickling anything.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmfuse.config import ModelConfig, TrainConfig, from_dict, load_mapping
+from mmfuse.data.base import DatasetSpec, Splits
+from mmfuse.errors import ConfigError, DataError
+from mmfuse.tabular import EmbeddingCache, Schema, TableData, TablePipeline, read_table, resolve_schema
+from mmfuse.tabular.readers import Issue
+
+FILES = ("model.safetensors", "config.json", "schema.json", "labels.json", "metrics.json", "summary.txt")
+
+
+def _table(table: Any) -> tuple[Any, Path | None]:
+    import pandas as pd
+
+    if isinstance(table, pd.DataFrame):
+        return table.reset_index(drop=True), None
+    return read_table(table).reset_index(drop=True), Path(table).resolve().parent
+
+
+def split_rows(y: list[Any] | None, n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split of ``n`` rows into ``(rest, held_out)``, stratified by ``y`` when given (each class keeps >= 1 row in ``rest``)."""
+    rng = np.random.default_rng(seed)
+    if y is None:
+        perm = rng.permutation(n)
+        k = max(1, int(round(fraction * n)))
+        return np.sort(perm[k:]), np.sort(perm[:k])
+    held = []
+    groups: dict[str, list[int]] = {}
+    for i, v in enumerate(y):
+        groups.setdefault(str(v), []).append(i)
+    for key in sorted(groups):
+        idx = rng.permutation(groups[key])
+        k = int(round(fraction * len(idx))) if len(idx) > 1 else 0
+        held += idx[:k].tolist()
+    held_arr = np.sort(np.asarray(held, np.int64))
+    return np.setdiff1d(np.arange(n), held_arr), held_arr
+
+
+class MultimodalPredictor:
+    """Estimator-like multimodal model on a table.
+
+    Args:
+        target: column to predict.
+        fusion: registered fusion method (``mmfuse list fusions``).
+        schema: schema file path or mapping overriding the inferred one (see :mod:`mmfuse.tabular.schema`).
+        base_dir: folder of relative paths; when given, paths outside it are refused (default: the table's folder).
+        time_limit: seconds of training; the best checkpoint so far is kept.
+        val_fraction: validation share carved from the table when no ``val_table`` is given.
+        drop_missing_target: leave out (and report) rows without a target instead of refusing the table.
+        cache_dir: embedding-cache folder (default ``$MMFUSE_CACHE_DIR`` or ``~/.cache/mmfuse/embeddings``).
+        use_cache: ``False`` recomputes every embedding.
+        train: extra :class:`~mmfuse.config.TrainConfig` fields (``max_epochs``, ``batch_size``, ``lr``, ...).
+        model: extra :class:`~mmfuse.config.ModelConfig` fields (``hidden``, ``modality_dropout``, ...).
+    """
+
+    def __init__(
+        self,
+        target: str | None = None,
+        fusion: str = "concat",
+        schema: str | Path | dict[str, Any] | None = None,
+        base_dir: str | Path | None = None,
+        time_limit: float | None = None,
+        val_fraction: float = 0.15,
+        drop_missing_target: bool = False,
+        cache_dir: str | Path | None = None,
+        use_cache: bool = True,
+        progress: bool = True,
+        seed: int = 0,
+        train: dict[str, Any] | TrainConfig | None = None,
+        model: dict[str, Any] | None = None,
+    ) -> None:
+        self.target, self.fusion, self.schema_override = target, fusion, schema
+        self.base_dir, self.time_limit, self.val_fraction = base_dir, time_limit, val_fraction
+        self.drop_missing_target, self.progress, self.seed = drop_missing_target, progress, seed
+        self.cache = EmbeddingCache(cache_dir, enabled=use_cache)
+        self.train_options = train.to_dict() if isinstance(train, TrainConfig) else dict(train or {})
+        self.model_options = dict(model or {})
+        self.pipeline: TablePipeline | None = None
+        self.model = None
+        self.meta: dict[str, Any] = {}
+        self.metrics: dict[str, Any] = {}
+        self.fit_issues: list[Issue] = []
+
+    # ------------------------------------------------------------------ preparation
+    def _pipeline_for(self, df: Any, folder: Path | None) -> TablePipeline:
+        override = self.schema_override
+        if isinstance(override, (str, Path)):
+            override = load_mapping(override)
+        schema = resolve_schema(df, self.target, override)
+        base = Path(self.base_dir) if self.base_dir is not None else (folder or Path.cwd())
+        return TablePipeline(schema, base, restrict=self.base_dir is not None, cache=self.cache, progress=self.progress)
+
+    def prepare(self, table: Any, val_table: Any = None, test_table: Any = None, test_fraction: float = 0.0) -> tuple[Splits, dict[str, TableData]]:
+        """Resolve the schema, split, fit the preprocessing on training rows and encode every part.
+
+        Returns:
+            ``(Splits, {"train": TableData, "val": ..., "test": ...})`` (test empty when neither ``test_table``
+            nor ``test_fraction`` is given).
+        """
+        from mmfuse.registry import FUSIONS
+
+        FUSIONS.get(self.fusion)  # an unknown name fails now, with the valid ones listed
+        df, folder = _table(table)
+        self.pipeline = pipe = self._pipeline_for(df, folder)
+        keep, self.fit_issues = pipe.check_target(df, self.drop_missing_target)
+        strat = None if pipe.schema.task != "classification" else [str(v) for v in df[pipe.schema.target].iloc[keep]]
+        parts: dict[str, tuple[Any, np.ndarray, Path | None]] = {}
+        rest = keep
+        if test_table is None and test_fraction > 0:
+            a, b = split_rows(strat, len(keep), test_fraction, self.seed + 1)
+            parts["test"], rest = (df, keep[b], folder), keep[a]
+            strat = None if strat is None else [strat[i] for i in a]
+        if val_table is None:
+            a, b = split_rows(strat, len(rest), self.val_fraction, self.seed)
+            parts["train"], parts["val"] = (df, rest[a], folder), (df, rest[b], folder)
+        else:
+            vdf, vfolder = _table(val_table)
+            vkeep, vissues = pipe.check_target(vdf, self.drop_missing_target)
+            self.fit_issues += vissues
+            parts["train"], parts["val"] = (df, rest, folder), (vdf, vkeep, vfolder)
+        if test_table is not None:
+            tdf, tfolder = _table(test_table)
+            parts["test"] = (tdf, pipe.check_target(tdf, self.drop_missing_target)[0], tfolder)
+        pipe.fit(parts["train"][0], parts["train"][1])
+        data = {}
+        for name, (d, rows, where) in parts.items():
+            self._set_base(where)
+            data[name] = pipe.transform(d, rows)
+        for name in ("train", "val"):
+            if len(data[name].rows) == 0:
+                raise DataError(f"The {name} part has no row; give a larger table (or a --val-table).")
+        task = pipe.schema.task
+        classes = pipe.target_state.get("classes", [])
+        spec = DatasetSpec(
+            name=pipe.schema.target, task=task, num_outputs=len(classes) if classes else 1, encoders=pipe.encoders_config(),
+            class_names=list(classes), metric={"classification": "accuracy", "multilabel": "macro_f1", "regression": "mae"}[task],
+        )
+        empty = data.get("test", data["val"]).dataset
+        return Splits(data["train"].dataset, data["val"].dataset, data["test"].dataset if "test" in data else empty, spec), data
+
+    def model_config(self, spec: DatasetSpec, fusion: str | None = None) -> ModelConfig:
+        base = {"encoders": spec.encoders, "num_outputs": spec.num_outputs, "task": spec.task, "fusion": fusion or self.fusion}
+        return from_dict(ModelConfig, {**base, **self.model_options})
+
+    def train_config(self) -> TrainConfig:
+        base = {"max_epochs": 20, "batch_size": 64, "patience": 4, "seed": self.seed, "progress_bar": self.progress, "max_time": self.time_limit}
+        return from_dict(TrainConfig, {**base, **{k: v for k, v in self.train_options.items() if v is not None}})
+
+    # ------------------------------------------------------------------ fit / predict
+    def fit(self, table: Any, val_table: Any = None) -> "MultimodalPredictor":
+        """Train on ``table`` (a DataFrame or a CSV/Parquet path); validation on ``val_table`` or a carved part."""
+        from mmfuse.training.fit import fit
+
+        t0 = time.perf_counter()
+        splits, data = self.prepare(table, val_table)
+        encode_s = time.perf_counter() - t0
+        model_cfg, train_cfg = self.model_config(splits.spec), self.train_config()
+        result = fit(model_cfg, train_cfg, splits.train, splits.val)
+        self.model = result.model
+        self.meta = {
+            "model": result.model_cfg.to_dict(), "train": train_cfg.to_dict(), "history": result.history,
+            "train_time_s": result.train_time_s, "encode_time_s": encode_s, "best_val": result.best_score, "epochs": result.epochs_run,
+            "rows": {k: int(len(v.rows)) for k, v in data.items()}, "kind": "mmfuse-table-predictor",
+        }
+        val = self._report(data["val"], contributions=False)
+        self.metrics = {"validation": val["metrics"], "rows": self.meta["rows"], "cache": {"hits": self.cache.hits, "misses": self.cache.misses},
+                        "issues": {"train": data["train"].issue_counts(), "val": data["val"].issue_counts(), "target": len(self.fit_issues)}}
+        return self
+
+    def _set_base(self, folder: Path | None) -> None:
+        """Relative paths start at ``base_dir`` when given, else at the folder of the table being read."""
+        if self.pipeline is not None and self.base_dir is None:
+            self.pipeline.base_dir = folder or Path.cwd()
+
+    def _require(self) -> TablePipeline:
+        if self.model is None or self.pipeline is None:
+            raise ConfigError("This predictor is not trained; call fit(...) or MultimodalPredictor.load(model_dir) first.")
+        return self.pipeline
+
+    def _outputs(self, data: TableData) -> np.ndarray:
+        """Probabilities ``(N, C)`` (classification/multilabel) or values ``(N, 1)`` in target units."""
+        import torch
+
+        from mmfuse.evaluation.predict import predict
+
+        pred = predict(self.model, data.dataset, batch_size=256).prediction
+        task = self._require().schema.task
+        if task == "classification":
+            return torch.softmax(torch.from_numpy(pred), 1).numpy()  # logits or log-probabilities -> probabilities
+        if task == "multilabel":
+            return 1.0 / (1.0 + np.exp(-pred))
+        return self.pipeline.decode_prediction(pred)
+
+    def predict(self, table: Any) -> Any:
+        """A DataFrame with one row per table row: ``prediction``, ``prob_<class>`` columns (classification /
+        multi-label) and ``notes`` naming any modality that was missing or unreadable (or repaired)."""
+        import pandas as pd
+
+        pipe = self._require()
+        df, folder = _table(table)
+        self._set_base(folder)
+        data = pipe.transform(df, with_target=False)
+        out = self._outputs(data)
+        task, classes = pipe.schema.task, pipe.target_state.get("classes", [])
+        frame = pd.DataFrame(index=df.index)
+        if task == "regression":
+            frame["prediction"] = out[:, 0]
+        elif task == "multilabel":
+            frame["prediction"] = [json.dumps([c for c, p in zip(classes, row) if p > 0.5]) for row in out]
+        else:
+            frame["prediction"] = [_label_value(classes[k]) for k in out.argmax(1)]
+        for k, c in enumerate(classes):
+            frame[f"prob_{c}"] = out[:, k]
+        frame["notes"] = data.notes(len(df))
+        return frame
+
+    def evaluate(self, table: Any) -> dict[str, Any]:
+        """Metrics, confusion matrix (classification), per-modality contribution and the issue report on ``table``."""
+        pipe = self._require()
+        df, folder = _table(table)
+        self._set_base(folder)
+        keep, dropped = pipe.check_target(df, self.drop_missing_target)
+        data = pipe.transform(df, keep)
+        data.issues = sorted(dropped + data.issues, key=lambda it: (it.row, it.column))
+        report = self._report(data)
+        report["rows"] = {"table": int(len(df)), "evaluated": int(len(keep)), "target_missing": len(dropped)}
+        return report
+
+    def _report(self, data: TableData, contributions: bool = True) -> dict[str, Any]:
+        from mmfuse.evaluation.predict import masks_transform, predict
+
+        pipe = self._require()
+        task = pipe.schema.task
+        y = data.dataset.target.numpy()
+        out = self._outputs(data)
+        metrics = _metrics(out, y, task, pipe)
+        report: dict[str, Any] = {"task": task, "metrics": metrics}
+        classes = pipe.target_state.get("classes", [])
+        if task == "classification":
+            from sklearn.metrics import confusion_matrix
+
+            report["confusion_matrix"] = {"labels": classes, "matrix": confusion_matrix(y, out.argmax(1), labels=list(range(len(classes)))).tolist()}
+        if contributions and len(y):
+            main = {"classification": "accuracy", "multilabel": "macro_f1", "regression": "mae"}[task]
+            weights = _modality_weights(self.model, data.dataset)
+            contrib = {}
+            for m in self.model.modalities:
+                pred = predict(self.model, data.dataset, 256, transform=masks_transform({m: True})).prediction
+                alt = _metrics(_to_outputs(pred, task, pipe), y, task, pipe)[main]
+                contrib[m] = {f"{main}_without": alt, "drop": (metrics[main] - alt) * (-1 if task == "regression" else 1), "fusion_weight": weights.get(m)}
+            report["contribution"] = contrib
+        report["issues"] = {"total": len(data.issues), "rows_affected": len({it.row for it in data.issues}), "by_column": data.issue_counts(), "log": [it.to_dict() for it in data.issues[:200]]}
+        return report
+
+    # ------------------------------------------------------------------ save / load
+    def save(self, path: str | Path) -> Path:
+        """Write the model directory atomically (one :func:`~mmfuse.training.serialization.write_atomic_dir` call)."""
+        from safetensors.torch import save
+
+        from mmfuse.training.serialization import write_atomic_dir
+
+        pipe = self._require()
+        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        files = {
+            "model.safetensors": save(state),
+            "config.json": _dumps({**self.meta, "predictor": {"target": pipe.schema.target, "fusion": self.meta["model"]["fusion"]}}),
+            "schema.json": _dumps(pipe.schema.to_dict()),
+            "labels.json": _dumps(pipe.to_dict()),
+            "metrics.json": _dumps(self.metrics),
+            "summary.txt": self.summary(),
+        }
+        return write_atomic_dir(path, files)
+
+    def summary(self) -> str:
+        pipe = self._require()
+        v = self.metrics.get("validation", {})
+        lines = [
+            f"mmfuse table model: predicts {pipe.schema.target!r} ({pipe.schema.task}) with fusion {self.meta['model']['fusion']!r}",
+            pipe.schema.describe(),
+            f"rows: {self.meta.get('rows')}; epochs: {self.meta.get('epochs')}; training {self.meta.get('train_time_s', 0):.1f} s",
+            "validation: " + ", ".join(f"{k}={val:.4f}" for k, val in v.items()),
+        ]
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def load(cls, path: str | Path, base_dir: str | Path | None = None, cache_dir: str | Path | None = None, progress: bool = False) -> "MultimodalPredictor":
+        """Rebuild a saved predictor (JSON + safetensors only; nothing is unpickled)."""
+        from safetensors.torch import load_file
+
+        from mmfuse.models.builder import build_model
+
+        path = Path(path)
+        missing = [f for f in FILES if not (path / f).is_file()]
+        if missing:
+            raise DataError(f"{str(path)!r} is not a table model directory (missing {', '.join(missing)}); pass the folder written by 'mmfuse fit'.")
+        try:
+            meta = json.loads((path / "config.json").read_text())
+            schema = Schema.from_dict(json.loads((path / "schema.json").read_text()))
+            state = json.loads((path / "labels.json").read_text())
+            metrics = json.loads((path / "metrics.json").read_text())
+        except (ValueError, KeyError) as exc:
+            raise DataError(f"Model directory {str(path)!r} has a malformed JSON file ({exc}); write it again with 'mmfuse fit'.") from exc
+        self = cls(target=schema.target, fusion=meta["model"]["fusion"], base_dir=base_dir, cache_dir=cache_dir, progress=progress)
+        self.pipeline = TablePipeline(schema, Path(base_dir) if base_dir else Path.cwd(), restrict=base_dir is not None, cache=self.cache, progress=progress).load_state(state)
+        self.model = build_model(from_dict(ModelConfig, meta["model"]))
+        self.model.load_state_dict(load_file(str(path / "model.safetensors")))
+        self.model.eval()
+        self.meta, self.metrics = meta, metrics
+        return self
+
+
+def _label_value(key: str) -> Any:
+    try:
+        return int(key)
+    except ValueError:
+        return key
+
+
+def _to_outputs(pred: np.ndarray, task: str, pipe: TablePipeline) -> np.ndarray:
+    if task == "classification":
+        e = np.exp(pred - pred.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+    if task == "multilabel":
+        return 1.0 / (1.0 + np.exp(-pred))
+    return pipe.decode_prediction(pred)
+
+
+def _metrics(out: np.ndarray, y: np.ndarray, task: str, pipe: TablePipeline) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    if len(y) == 0:
+        return {}
+    if task == "classification":
+        yhat = out.argmax(1)
+        return {"accuracy": float(accuracy_score(y, yhat)), "macro_f1": float(f1_score(y, yhat, average="macro", zero_division=0))}
+    if task == "multilabel":
+        yhat = (out > 0.5).astype(int)
+        return {"macro_f1": float(f1_score(y.astype(int), yhat, average="macro", zero_division=0)), "subset_accuracy": float((yhat == y).all(1).mean())}
+    t = pipe.decode_prediction(y.reshape(len(y), -1)).reshape(-1)
+    p = out.reshape(-1)
+    corr = float(np.corrcoef(p, t)[0, 1]) if p.std() > 0 and t.std() > 0 else 0.0
+    return {"mae": float(np.abs(p - t).mean()), "mse": float(((p - t) ** 2).mean()), "pearson": corr}
+
+
+def _modality_weights(model: Any, dataset: Any) -> dict[str, float]:
+    """Average of ``fusion.modality_weights`` over the rows, when the fusion method has weights."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    sums, count = None, 0
+    with torch.no_grad():
+        for batch in DataLoader(dataset, batch_size=256):
+            out = model(batch["inputs"], batch["masks"])
+            w = model.fusion.modality_weights(out["embeddings"], out["masks"])
+            if w is None:
+                return {}
+            sums = w.sum(0) if sums is None else sums + w.sum(0)
+            count += w.shape[0]
+    if sums is None:
+        return {}
+    return {m: float(v) / max(count, 1) for m, v in zip(model.fusion.modalities, sums)}
+
+
+def _dumps(obj: Any) -> str:
+    def default(o: Any) -> Any:
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        if isinstance(o, Path):
+            return str(o)
+        raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+    return json.dumps(obj, indent=2, sort_keys=True, default=default)

@@ -1,0 +1,128 @@
+"""On-disk cache of frozen-encoder outputs, keyed by content hash and encoder version.
+
+An entry is one ``.npy`` file at ``<root>/<encoder slug>/<key[:2]>/<key>.npy`` with
+``key = sha256(encoder_id || 0x00 || content_sha256)``: the same image, recording or sentence
+under the same encoder (weights + preprocessing, see :mod:`mmfuse.encoders.pretrained`) is
+computed once and reused across runs, tables and fusion methods. Entries are written to a
+temporary file and renamed into place (a crash never leaves a partial entry), and read with
+``allow_pickle=False``. The root is ``$MMFUSE_CACHE_DIR`` or ``~/.cache/mmfuse/embeddings``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+ENV_VAR = "MMFUSE_CACHE_DIR"
+
+
+def default_root() -> Path:
+    """``$MMFUSE_CACHE_DIR``, else ``~/.cache/mmfuse/embeddings``."""
+    env = os.environ.get(ENV_VAR)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "mmfuse" / "embeddings"
+
+
+class EmbeddingCache:
+    """Content-addressed store of per-item arrays.
+
+    Args:
+        root: cache folder (default: :func:`default_root`).
+        enabled: ``False`` computes everything and stores nothing (``--no-cache``).
+
+    Attributes ``hits`` and ``misses`` count items served from disk and computed, since creation.
+    """
+
+    def __init__(self, root: str | Path | None = None, enabled: bool = True) -> None:
+        self.root = Path(root).expanduser() if root is not None else default_root()
+        self.enabled = enabled
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(encoder_id: str, content_hash: str) -> str:
+        """``sha256(encoder_id || 0x00 || content_hash)``."""
+        return hashlib.sha256(f"{encoder_id}\0{content_hash}".encode()).hexdigest()
+
+    def _path(self, encoder_id: str, key: str) -> Path:
+        slug = re.sub(r"[^0-9A-Za-z.+-]+", "_", encoder_id.split("/")[0])[:40] + "-" + hashlib.sha256(encoder_id.encode()).hexdigest()[:12]
+        return self.root / slug / key[:2] / f"{key}.npy"
+
+    def get(self, encoder_id: str, content_hash: str) -> np.ndarray | None:
+        """The stored array, or ``None`` (absent, or unreadable and then treated as absent)."""
+        if not self.enabled:
+            return None
+        path = self._path(encoder_id, self.key(encoder_id, content_hash))
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            return None
+
+    def put(self, encoder_id: str, content_hash: str, value: np.ndarray) -> None:
+        """Store ``value`` atomically (temporary file + rename)."""
+        if not self.enabled:
+            return
+        path = self._path(encoder_id, self.key(encoder_id, content_hash))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npy", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, np.ascontiguousarray(value), allow_pickle=False)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def lookup(
+        self,
+        encoder_id: str,
+        hashes: Sequence[str],
+        compute: Callable[[list[int]], np.ndarray],
+        batch_size: int = 64,
+        progress: bool = False,
+        desc: str = "encoding",
+    ) -> np.ndarray:
+        """Arrays for every item: cached ones from disk, the others by ``compute`` in batches.
+
+        Args:
+            encoder_id: encoder name + version (weights and preprocessing).
+            hashes: content hash per item (``(N,)``); duplicates are computed once.
+            compute: maps a list of item indices to their arrays ``(len, ...)``; a row of NaN marks an
+                item it could not compute (returned as is, not stored).
+
+        Returns:
+            ``(N, ...)`` float32, item order.
+        """
+        found: dict[str, np.ndarray] = {}
+        todo: dict[str, int] = {}
+        for i, h in enumerate(hashes):
+            if h in found or h in todo:
+                continue
+            value = self.get(encoder_id, h)
+            if value is None:
+                todo[h] = i
+            else:
+                found[h] = value
+        self.hits += len(found)
+        self.misses += len(todo)
+        pending = list(todo.items())
+        starts = range(0, len(pending), batch_size)
+        if progress and len(pending) > batch_size:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc=desc, unit="batch")
+        for s in starts:
+            chunk = pending[s : s + batch_size]
+            values = np.asarray(compute([i for _, i in chunk]), np.float32)
+            for (h, _), v in zip(chunk, values):
+                if np.isfinite(v).all():  # a NaN row marks an item that could not be decoded: never stored
+                    self.put(encoder_id, h, v)
+                found[h] = v
+        if not len(hashes):
+            return np.zeros((0,), np.float32)
+        return np.stack([found[h] for h in hashes]).astype(np.float32)

@@ -29,6 +29,7 @@ from mmfuse.errors import ConfigError, DataError
 from mmfuse.tabular import EmbeddingCache, Schema, TableData, TablePipeline, read_table, resolve_schema
 from mmfuse.tabular.readers import Issue
 
+TRAIN_DEFAULTS = {"max_epochs": 20, "batch_size": 64, "patience": 4}  # TrainConfig fields the table API changes
 FILES = ("model.safetensors", "config.json", "schema.json", "labels.json", "metrics.json", "summary.txt")
 
 
@@ -166,7 +167,7 @@ class MultimodalPredictor:
         return from_dict(ModelConfig, {**base, **self.model_options})
 
     def train_config(self) -> TrainConfig:
-        base = {"max_epochs": 20, "batch_size": 64, "patience": 4, "seed": self.seed, "progress_bar": self.progress, "max_time": self.time_limit}
+        base = {**TRAIN_DEFAULTS, "seed": self.seed, "progress_bar": self.progress, "max_time": self.time_limit}
         return from_dict(TrainConfig, {**base, **{k: v for k, v in self.train_options.items() if v is not None}})
 
     # ------------------------------------------------------------------ fit / predict

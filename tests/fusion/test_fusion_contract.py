@@ -165,3 +165,5 @@ def test_decision_level_fusions_check_their_task():
     for name in DECISION:
         with pytest.raises(ConfigError, match="task"):
             build(name, task="ranking")
+    with pytest.raises(ConfigError, match="tie_break"):
+        build("late_vote", tie_break=1.0)  # a tie-break weight >= 1 could override a vote

@@ -101,7 +101,7 @@ COLUMNS = ["method", "kind", "test_accuracy", "test_macro_f1", "test_mae", "test
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """Plain-text leaderboard sorted by the main metric."""
-    cols = [c for c in COLUMNS if any(c in r for r in rows)]
+    cols = [c for c in COLUMNS if any(c in r for r in rows)] + (["error"] if any("error" in r for r in rows) else [])
     key = "test_accuracy" if "test_accuracy" in cols else "test_mae"
     sign = -1 if key == "test_accuracy" else 1
     rows = sorted(rows, key=lambda r: sign * r.get(key, float("-inf") if sign < 0 else float("inf")) if "error" not in r else float("inf"))
@@ -111,7 +111,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             return f"{v:.4f}" if abs(v) < 10 else f"{v:.1f}"
         return str(v)
 
-    cells = [[fmt(r.get(c, r.get("error", "")[:40] if c == "kind" and "error" in r else "")) for c in cols] for r in rows]
+    cells = [[fmt(r.get(c, ""))[:60] for c in cols] for r in rows]
     widths = [max(len(c), *(len(x[i]) for x in cells)) for i, c in enumerate(cols)]
     line = "  ".join(c.ljust(w) for c, w in zip(cols, widths))
     return "\n".join([line, "-" * len(line)] + ["  ".join(x.ljust(w) for x, w in zip(r, widths)) for r in cells])

@@ -14,7 +14,7 @@ so the curves are smooth and two runs give identical numbers.
 
 The curves are summarised as in Liang et al., "MultiBench: Multiscale Benchmarks for Multimodal
 Representation Learning", NeurIPS 2021 Datasets & Benchmarks, following its reference code
-(``eval_scripts/robustness.py`` of github.com/pliang279/MultiBench):
+(``eval_scripts/robustness.py`` of github.com/pliang279/MultiBench, commit 0f790a2):
 
 * relative robustness ``RR(f) = integral_0^1 f(x) dx`` - the area under the performance-vs-imperfection
   curve, imperfection levels rescaled to ``[0, 1]``, trapezoid rule;

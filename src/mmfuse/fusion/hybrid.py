@@ -24,7 +24,7 @@ class HybridFusion(Fusion):
       (so ``decision_level`` is False).
 
     Reference: Atrey, Hossain, El Saddik & Kankanhalli, "Multimodal fusion for multimedia analysis:
-    a survey", Multimedia Systems 2010 (Sec. 2.3, hybrid fusion combining early and late fusion).
+    a survey", Multimedia Systems 2010 (hybrid fusion: combining feature-level and decision-level fusion).
 
     Args:
         dims: ``{modality: D_m}``.

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmfuse.errors import ConfigError
 from mmfuse.fusion._common import check_positive, check_task, log_mixture, mlp, present_embeddings, present_weights
 from mmfuse.fusion.base import Fusion
 from mmfuse.registry import FUSIONS
@@ -52,12 +53,16 @@ def late_average(outputs: Tensor, weights: Tensor, present: Tensor, task: str) -
     return log_mixture(torch.log_softmax(outputs, dim=-1), weights, present, -math.log(outputs.shape[-1]))
 
 
-def majority_vote(outputs: Tensor, present: Tensor, task: str, tie_break: float = 1e-3) -> Tensor:
+def majority_vote(outputs: Tensor, present: Tensor, task: str, tie_break: float = 0.5) -> Tensor:
     """Majority vote of the present modalities (median for regression); Kittler et al. 1998's vote rule.
 
     * classification: votes ``v_c = #{m present: argmax l_m = c}``, mean probability
       ``p = mean_{m present} softmax(l_m)``, output ``log((v + eps p) / sum_c (v_c + eps p_c))`` with
-      ``eps = tie_break``: the argmax is the majority class, ties broken by the mean probability.
+      ``eps = tie_break``: the argmax is the majority class (for any ``0 < eps < 1``: a vote is worth
+      more than any probability gap), ties broken by the mean probability. The output is rounded
+      near ``log(1/2)``, so a tie whose mean probabilities differ by less than about ``1e-7 / eps`` is
+      lost in float32; hence the default ``eps = 0.5`` rather than a tiny value (with ``1e-3``,
+      gaps below ~1e-4 - common between two confident, disagreeing modalities - went to the lower class index).
     * multilabel: the same per label with two classes (``l > 0`` votes positive); returns the logit
       ``log(v_pos + eps p) - log(v_neg + eps (1 - p))``.
     * regression: the median of the present predictions (mean of the two middle values for an even count).
@@ -79,8 +84,7 @@ def majority_vote(outputs: Tensor, present: Tensor, task: str, tie_break: float 
     if task == "multilabel":
         pos = ((outputs > 0) & present[:, :, None]).sum(dim=1).to(outputs.dtype)  # (B, L)
         neg = count[:, None].to(outputs.dtype) - pos
-        mean_logit = late_average(outputs, uniform, present, "multilabel")
-        p = torch.sigmoid(mean_logit)
+        p = torch.sigmoid(late_average(outputs, uniform, present, "multilabel"))
         return torch.log((pos + tie_break * p).clamp_min(1e-30)) - torch.log((neg + tie_break * (1 - p)).clamp_min(1e-30))
     votes = (F.one_hot(outputs.argmax(dim=-1), outputs.shape[-1]) * present[:, :, None]).sum(dim=1).to(outputs.dtype)  # (B, C)
     mean_prob = late_average(outputs, uniform, present, "classification").exp()  # (B, C), uniform if no modality
@@ -161,7 +165,8 @@ class LateVoteFusion(DecisionFusion):
 
     * ``self.training`` False (evaluation, prediction): :func:`majority_vote` - the class most
       present modalities pick, ties broken by the mean probability, returned as
-      ``log((votes + 1e-3 mean_prob) / sum)``; regression: median of the present predictions.
+      ``log((votes + eps mean_prob) / sum)`` with ``eps = tie_break``; regression: median of the
+      present predictions.
     * ``self.training`` True: a vote has no useful gradient, so training optimises the surrogate
       :func:`late_average` with equal weights (``log mean_{m present} softmax(l_m)``, the mean for
       regression), i.e. the heads are trained exactly as in ``late_mean``.
@@ -169,16 +174,19 @@ class LateVoteFusion(DecisionFusion):
     Reference: Kittler et al., "On combining classifiers", TPAMI 1998 (majority vote and median rules).
 
     Args:
-        tie_break: weight ``eps`` of the mean probability added to the votes (breaks ties, keeps log finite).
+        tie_break: weight ``eps`` in (0, 1) of the mean probability added to the votes (breaks ties,
+            keeps the log finite; see :func:`majority_vote` for why it is not tiny).
         Others as :class:`DecisionFusion`.
 
     Inputs: as :class:`DecisionFusion`. Returns ``(B, out_dim)``.
     """
 
     def __init__(
-        self, dims: Mapping[str, int], out_dim: int, task: str = "classification", hidden: int = 64, dropout: float = 0.0, tie_break: float = 1e-3
+        self, dims: Mapping[str, int], out_dim: int, task: str = "classification", hidden: int = 64, dropout: float = 0.0, tie_break: float = 0.5
     ) -> None:
         super().__init__(dims, out_dim, task, hidden, dropout)
+        if not 0.0 < float(tie_break) < 1.0:
+            raise ConfigError(f"Fusion 'late_vote' option tie_break={tie_break} must be in (0, 1) so that it never overrides a vote.")
         self.tie_break = float(tie_break)
 
     def modality_weights(self, embeddings: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> Tensor | None:

@@ -18,7 +18,7 @@ def _with_one(z: Tensor) -> Tensor:
 
 
 def tensor_fusion(zs: Sequence[Tensor]) -> Tensor:
-    """``vec(z~_1 ⊗ z~_2 ⊗ ... ⊗ z~_M)`` with ``z~_m = [z_m; 1]`` (Zadeh et al. 2017, Eq. 2 generalised to M).
+    """``vec(z~_1 ⊗ z~_2 ⊗ ... ⊗ z~_M)`` with ``z~_m = [z_m; 1]`` (Zadeh et al. 2017, generalised to M modalities).
 
     Flattened row-major with the first modality's index varying slowest: entry
     ``(i_1, ..., i_M)`` sits at ``sum_m i_m prod_{k>m} (d_k + 1)``. Because of the appended 1 the
@@ -38,7 +38,7 @@ def tensor_fusion(zs: Sequence[Tensor]) -> Tensor:
 
 
 def low_rank_tensor_fusion(zs: Sequence[Tensor], factors: Sequence[Tensor], bias: Tensor) -> Tensor:
-    """``h = sum_{i=1}^r prod_m ([z_m; 1] W_m^(i)) + b`` (Liu et al. 2018, Eq. 8; elementwise product over modalities).
+    """``h = sum_{i=1}^r prod_m ([z_m; 1] W_m^(i)) + b`` (Liu et al. 2018; elementwise product over modalities).
 
     Equals the linear map ``W vec(z~_1 ⊗ ... ⊗ z~_M) + b`` of :func:`tensor_fusion` with the weight
     tensor ``W[o, i_1, ..., i_M] = sum_i prod_m W_m^(i)[i_m, o]`` (a rank-r CP decomposition), without

@@ -25,7 +25,7 @@ class WeightedSumFusion(Fusion):
 
     Reference: the weighted-sum / linear-weighted fusion rule of Atrey, Hossain, El Saddik &
     Kankanhalli, "Multimodal fusion for multimedia analysis: a survey", Multimedia Systems 2010
-    (Sec. 3.1.1), here with learned weights on learned projections.
+    (linear weighted fusion), here with learned weights on learned projections.
 
     Args:
         dims: ``{modality: D_m}``.

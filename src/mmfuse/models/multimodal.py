@@ -65,7 +65,7 @@ class MultimodalModel(nn.Module):
         missing = [m for m in self.modalities if m not in inputs]
         if missing:
             raise KeyError(f"Model expects modalities {self.modalities}; the batch lacks {missing}.")
-        masks = validate_batch({m: inputs[m] for m in self.modalities}, masks)
+        masks = validate_batch({m: inputs[m] for m in self.modalities}, {m: v for m, v in (masks or {}).items() if m in self.encoders})
         if self.modality_dropout is not None:
             masks = self.modality_dropout(masks)
         emb = self.encode(inputs, masks)

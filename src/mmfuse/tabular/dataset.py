@@ -485,14 +485,16 @@ class TablePipeline:
     def _tx_tabular(self, part: Any, st: dict, rows: np.ndarray, issues: list[R.Issue]) -> tuple[np.ndarray, np.ndarray]:
         n = len(rows)
         blocks, present = [], np.zeros(n, bool)
-        for c, (mu, sd) in st["numeric"].items():
+        for c in sorted(st["numeric"]):  # sorted: the layout never depends on JSON key order
+            mu, sd = st["numeric"][c]
             v = _to_float(part[c]).to_numpy(np.float64)
             ok = np.isfinite(v)
             present |= ok
             for j in np.flatnonzero(~ok):
                 issues.append(R.Issue(int(rows[j]), c, "empty or non-numeric value set to the training mean", action="imputed"))
             blocks.append(np.where(ok, (v - mu) / sd, 0.0)[:, None])
-        for c, vocab in st["categorical"].items():
+        for c in sorted(st["categorical"]):
+            vocab = st["categorical"][c]
             index = {k: i for i, k in enumerate(vocab)}
             onehot = np.zeros((n, len(vocab)), np.float64)
             for j, (cell, r) in enumerate(zip(part[c].tolist(), rows)):

@@ -156,7 +156,7 @@ def decode_sequence(data: bytes) -> np.ndarray:
     try:
         arr = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as exc:
-        raise ReadIssue(f"not a numeric .npy array ({str(exc)[:60]})") from None
+        raise ReadIssue(f"not a numeric .npy array ({str(exc)[:60]})") from None  # object arrays need pickle: refused
     except Exception:  # noqa: BLE001 - numpy raises several types for corrupt files
         raise ReadIssue("corrupt .npy file") from None
     if arr.dtype.kind not in "biuf":

@@ -245,6 +245,8 @@ def test_majority_vote_median_and_multilabel():
 
 
 def test_vote_tie_break_survives_float32_between_two_confident_modalities():
-    logits = torch.tensor([[[12.0, 0.0], [0.0, 12.0 + 1e-2]]])  # a and b disagree; b is very slightly surer
-    out = majority_vote(logits, torch.ones(1, 2, dtype=torch.bool), "classification")
+    logits = torch.tensor([[[8.0, 0.0], [0.0, 8.05]]])  # a and b disagree; b is surer by a mean-probability gap of ~8e-6
+    present = torch.ones(1, 2, dtype=torch.bool)
+    assert late_average(logits, torch.full((1, 2), 0.5), present, "classification").argmax(1).item() == 1
+    out = majority_vote(logits, present, "classification")
     assert out.argmax(1).item() == 1 and torch.allclose(out.exp().sum(), torch.tensor(1.0))

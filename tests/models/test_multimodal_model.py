@@ -69,3 +69,15 @@ def test_model_reports_missing_input_modality():
     model = build_model(ModelConfig(encoders=ENC, num_outputs=3))
     with pytest.raises(KeyError, match="lacks"):
         model({"a": torch.randn(2, 5)})
+
+
+def test_missing_tokens_reach_the_fusion_and_learn():
+    torch.manual_seed(0)
+    cfg = ModelConfig(encoders=ENC, num_outputs=3, fusion="concat", missing_token=True)
+    model = build_model(cfg)
+    masks = {"a": torch.tensor([True, False, True, False, True, True]), "b": torch.ones(6, dtype=torch.bool)}
+    out = model(batch(), masks)
+    out["prediction"].sum().backward()
+    grad = model.missing_tokens.tokens["a"].grad
+    assert grad is not None and grad.abs().sum() > 0
+    assert torch.equal(out["masks"]["a"], masks["a"])  # the true presence is still reported

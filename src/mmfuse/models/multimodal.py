@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import torch
 from torch import Tensor, nn
 
 from mmfuse.contract import modality_order, validate_batch
@@ -69,7 +70,9 @@ class MultimodalModel(nn.Module):
         if self.modality_dropout is not None:
             masks = self.modality_dropout(masks)
         emb = self.encode(inputs, masks)
-        fused = self.fusion(emb, masks)
+        # with learned missing tokens, the token stands in for the absent modality, so the fusion sees it as present
+        fusion_masks = {m: torch.ones_like(v) for m, v in masks.items()} if self.missing_tokens is not None else masks
+        fused = self.fusion(emb, fusion_masks)
         out: dict[str, Any] = {"prediction": self.head(fused), "fused": fused, "embeddings": emb, "masks": masks}
         if len(self.unimodal_heads):
             out["unimodal"] = {m: self.unimodal_heads[m](emb[m]) for m in self.modalities}

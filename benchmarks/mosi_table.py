@@ -37,8 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
-# Published results on the standard MOSI folds (Acc-2 and F1 in percent; quoted from the papers, not re-run).
-# They use word-aligned sequences (GloVe or BERT words, COVAREP audio, FACET video), not utterance vectors.
+# Published results on the standard MOSI folds (Acc-2 and F1 in percent; quoted from the papers, not re-run;
+# the has0/non0 convention is the one each paper's evaluation code uses). They use word-aligned sequences
+# (GloVe or BERT words, COVAREP audio, FACET video), not utterance-level vectors.
 PUBLISHED = [
     ("TFN (Zadeh et al. 2017)", 73.9, 73.4, 0.970, 0.633, "has0; as reported by MFN/MulT"),
     ("LMF (Liu et al. 2018)", 76.4, 75.7, 0.912, 0.668, "has0"),
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                "second_encoding_line": next((ln for ln in second_out.splitlines() if ln.startswith("encoded")), "")}
 
     print("\nCMU-MOSI, standard folds (test: 686 segments). Acc-2 / F1 in %: has0 | non0")
-    print(f"{'method':<44} {'Acc-2 has0':>10} {'Acc-2 non0':>10} {'F1 has0':>8} {'F1 non0':>8} {'Acc-7':>6} {'MAE':>6} {'Corr':>6}")
+    print(f"{'method':<58} {'Acc-2 has0':>10} {'Acc-2 non0':>10} {'F1 has0':>8} {'F1 non0':>8} {'Acc-7':>6} {'MAE':>6} {'Corr':>6}")
     for r in results:
         s = r["summary"]
         label = f"mmfuse table, {r['name']}, {r['fusion']} ({len(r['seeds'])} seeds)"
@@ -142,9 +143,9 @@ def main(argv: list[str] | None = None) -> int:
             f = 100 if pct else 1
             return f"{f * s[k]['mean']:.1f}±{f * s[k]['std']:.1f}" if pct else f"{s[k]['mean']:.3f}"
 
-        print(f"{label:<44} {pm('acc2_has0'):>10} {pm('acc2_non0'):>10} {pm('f1_has0'):>8} {pm('f1_non0'):>8} {pm('acc7'):>6} {pm('mae', False):>6} {pm('corr', False):>6}")
+        print(f"{label:<58} {pm('acc2_has0'):>10} {pm('acc2_non0'):>10} {pm('f1_has0'):>8} {pm('f1_non0'):>8} {pm('acc7'):>6} {pm('mae', False):>6} {pm('corr', False):>6}")
     for name, acc, f1, mae, corr, note in PUBLISHED:
-        print(f"{name:<44} {acc if 'has0' in note else '':>10} {acc if 'non0' in note else '':>10} {f1 if 'has0' in note else '':>8} {f1 if 'non0' in note else '':>8} {'':>6} {mae:>6.3f} {corr:>6.3f}")
+        print(f"{name:<58} {acc if 'has0' in note else '':>10} {acc if 'non0' in note else '':>10} {f1 if 'has0' in note else '':>8} {f1 if 'non0' in note else '':>8} {'':>6} {mae:>6.3f} {corr:>6.3f}")
     print(f"\ncompare ({len(compare['fusions'])} fusions): first run {first_s:.1f} s [{compare['first_encoding_line']}], "
           f"second run {second_s:.1f} s [{compare['second_encoding_line']}]")
     payload = {"protocol": __doc__, "results": results, "published": [dict(zip(("method", "acc2", "f1", "mae", "corr", "note"), p)) for p in PUBLISHED], "compare": compare}

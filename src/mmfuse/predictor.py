@@ -114,6 +114,11 @@ class MultimodalPredictor:
         base = Path(self.base_dir) if self.base_dir is not None else (folder or Path.cwd())
         return TablePipeline(schema, base, restrict=self.base_dir is not None, cache=self.cache, progress=self.progress)
 
+    def infer_schema(self, table: Any) -> Schema:
+        """The schema ``fit`` would use on ``table`` (inferred, then overridden by the schema file)."""
+        df, folder = _table(table)
+        return self._pipeline_for(df, folder).schema
+
     def prepare(self, table: Any, val_table: Any = None, test_table: Any = None, test_fraction: float = 0.0) -> tuple[Splits, dict[str, TableData]]:
         """Resolve the schema, split, fit the preprocessing on training rows and encode every part.
 

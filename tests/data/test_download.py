@@ -98,3 +98,10 @@ def test_manifest_digest_depends_on_names_and_contents(tmp_path):
     assert dl.manifest_digest(files) == dl.manifest_digest(files[::-1]) == expected
     (tmp_path / "b.wav").write_bytes(b"3")
     assert dl.manifest_digest(files) != expected
+
+
+def test_unwritable_data_folder_is_reported(tmp_path):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the data folder should be")
+    with pytest.raises(DataError, match=r"Cannot write f\.bin into .*not_a_folder.*MMFUSE_DATA_DIR"):
+        dl.fetch("file:///nonexistent", blocker / "set" / "f.bin", blocker, "set")

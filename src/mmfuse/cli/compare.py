@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fusions", help="comma-separated fusion names (default: every registered one)")
     p.add_argument("--test-table", help="test table (default: a seeded, stratified --test-fraction of TABLE)")
     p.add_argument("--test-fraction", type=float, default=0.15, help="test share carved from TABLE without --test-table")
-    p.add_argument("-o", "--out", help="results folder (results.json, results.csv, leaderboard.png, one model per method)")
+    p.add_argument("-o", "--out", help="results folder (results.json, results.csv, leaderboard.png)")
     add_train_args(p)
     p.set_defaults(func=run)
 
@@ -43,13 +43,29 @@ def run(args: argparse.Namespace) -> int:
     overrides = dict(predictor.model_options)
     hidden = int(overrides.pop("hidden", 64))
     methods = [Method(f, f, model_overrides=overrides) for f in fusions]
-    rows = run_leaderboard(splits, methods, predictor.train_config(), args.out, hidden=hidden)
-    if splits.spec.task == "regression":  # back to the target's units
-        std = predictor.pipeline.target_state["std"]
-        for r in rows:
-            for k, scale in (("test_mae", std), ("test_mse", std**2)):
-                if k in r:
-                    r[k] *= scale
+    std = predictor.pipeline.target_state.get("std", 1.0) if splits.spec.task == "regression" else 1.0
+    rows = run_leaderboard(splits, methods, predictor.train_config(), None, hidden=hidden, log=lambda line: print(_in_units(line, std)))
+    for r in rows:  # regression errors back in the target's units (the model is trained on the standardised target)
+        for k, scale in (("test_mae", std), ("test_mse", std**2)):
+            if k in r:
+                r[k] *= scale
+    if args.out:
+        from pathlib import Path
+
+        from mmfuse.benchmarks.leaderboard import write_results
+
+        write_results(rows, Path(args.out), splits.spec.name, total_s=time.perf_counter() - t0)
     print(format_table(rows))
     print(f"total {time.perf_counter() - t0:.1f} s (encoding {encode_s:.1f} s)")
     return 0
+
+
+def _in_units(line: str, std: float) -> str:
+    """A progress line of the leaderboard with its MAE rescaled to the target's units."""
+    head, sep, value = line.partition("-> test_mae=")
+    if not sep or std == 1.0:
+        return line
+    try:
+        return f"{head}{sep}{float(value) * std:.4f}"
+    except ValueError:
+        return line

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from mmfuse.cli._common import add_train_args, train_config_from_args
 
@@ -54,14 +53,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_table_args(p)
     p.add_argument("-o", "--out", required=True, help="model directory to write")
     p.add_argument("--fusion", default="concat", help="registered fusion method (see `mmfuse list`)")
+    p.add_argument("--dry-run", action="store_true", help="print the inferred schema and stop (a starting point for --schema)")
     add_train_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     predictor = predictor_from_args(args, args.fusion)
+    schema = predictor.infer_schema(args.table)
+    print("schema:\n" + schema.describe(), flush=True)
+    if args.dry_run:
+        print(json.dumps({k: v for k, v in schema.to_dict().items() if k != "options"}, indent=2))
+        return 0
     predictor.fit(args.table, val_table=args.val_table)
-    print("schema:\n" + predictor.pipeline.schema.describe(), file=sys.stderr)
     predictor.save(args.out)
     m = predictor.metrics
     issues = {k: v for k, v in m["issues"].items() if v}

@@ -81,8 +81,11 @@ def fetch(url: str, dest: Path, root: Path, folder: str, expected: str | None = 
     Returns:
         ``dest``. On any failure nothing is left at ``dest`` and :class:`DataError` is raised.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    except OSError as exc:
+        raise DataError(f"Cannot write {dest.name} into {dest.parent} ({exc}); pass a writable data_dir or set {ENV_VAR}.") from exc
     tmp = Path(tmp_name)
     try:
         try:

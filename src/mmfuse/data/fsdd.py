@@ -93,7 +93,6 @@ def recordings_folder(data_dir: str | Path | None = None, download: bool = True)
     if not folder.is_dir():
         if not download:
             raise DataError(f"{folder} is missing and downloads are off; {advice(root, FOLDER)}.")
-        folder.parent.mkdir(parents=True, exist_ok=True)
         _download_recordings(root, folder)
     missing = [r.name for r in all_recordings() if not (folder / r.name).is_file()]
     if missing:

@@ -31,6 +31,7 @@ Every file is checked against its SHA-256 at each load (about 10 MB in all).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -146,8 +147,6 @@ def _read_csd(path: Path, root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]
 
 
 def _write_checked(path: Path, content: bytes, sha256: str, root: Path) -> None:
-    import hashlib
-
     if hashlib.sha256(content).hexdigest() != sha256:
         raise DataError(f"Deriving {path} gave content other than the published file's, so it was not written; {advice(root, FOLDER)}.")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -289,7 +288,7 @@ def load_mosi(
         datasets[fold] = MOSIDataset(inputs, target[rows], part["text"].tolist(), part["segment_id"].tolist(), part["video_id"].tolist())
     standard = protocol == "standard"
     spec = DatasetSpec(
-        name=f"mosi-{protocol}",
+        name="mosi",  # the registry name, so load_dataset(spec.name) finds it again
         task="regression" if standard else "classification",
         num_outputs=1 if standard else 2,
         encoders={m: {"name": "mlp", "in_dim": int(x.shape[1]), "input_norm": False} for m, x in arrays.items()},
@@ -298,28 +297,3 @@ def load_mosi(
     )
     return Splits(datasets["train"], datasets["val"], datasets["test"], spec=spec)
 
-
-def sentiment_metrics(prediction: Any, target: Any) -> dict[str, float]:
-    """The CMU-MOSI regression report (as in MulT, Tsai et al. 2019, and MMSA).
-
-    With ``p`` the predicted and ``y`` the true scores in [-3, 3]:
-    ``acc2`` = accuracy of ``p > 0`` vs ``y > 0`` over samples with ``y != 0``; ``acc2_has0`` = accuracy of
-    ``p >= 0`` vs ``y >= 0`` over all; ``f1`` = weighted F1 of the ``acc2`` decision; ``acc7`` = accuracy of
-    ``round(clip(p, -3, 3))`` vs ``round(clip(y, -3, 3))``; ``mae`` = mean |p - y|; ``corr`` = Pearson correlation.
-    """
-    p = np.asarray(prediction, np.float64).reshape(-1)
-    y = np.asarray(target, np.float64).reshape(-1)
-    nz = y != 0
-    pos_p, pos_y = p[nz] > 0, y[nz] > 0
-    f1 = 0.0
-    for cls in (True, False):  # weighted F1: per-class F1 = 2 TP / (2 TP + FP + FN), weighted by class support
-        tp, fp, fn = np.sum((pos_p == cls) & (pos_y == cls)), np.sum((pos_p == cls) & (pos_y != cls)), np.sum((pos_p != cls) & (pos_y == cls))
-        f1 += np.mean(pos_y == cls) * (2 * tp / max(2 * tp + fp + fn, 1))
-    return {
-        "acc2": float(np.mean(pos_p == pos_y)),
-        "acc2_has0": float(np.mean((p >= 0) == (y >= 0))),
-        "f1": float(f1),
-        "acc7": float(np.mean(np.round(np.clip(p, -3, 3)) == np.round(np.clip(y, -3, 3)))),
-        "mae": float(np.mean(np.abs(p - y))),
-        "corr": float(np.corrcoef(p, y)[0, 1]),
-    }

@@ -241,6 +241,7 @@ class MiniLMEncoder(Encoder):
             _freeze(self.bert)
         self.proj = nn.Linear(TEXT_DIM, out_dim) if out_dim else nn.Identity()
         self.out_dim = int(out_dim or TEXT_DIM)
+        self.train()  # the loaded backbone comes in eval mode; a fine-tuned one trains with dropout
 
     def train(self, mode: bool = True) -> "MiniLMEncoder":
         super().train(mode)
@@ -279,6 +280,7 @@ class EfficientNetLite0Encoder(Encoder):
             _freeze(self.net)
         self.proj = nn.Linear(IMAGE_DIM, out_dim) if out_dim else nn.Identity()
         self.out_dim = int(out_dim or IMAGE_DIM)
+        self.train()
 
     def train(self, mode: bool = True) -> "EfficientNetLite0Encoder":
         super().train(mode)

@@ -27,15 +27,14 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
-def _style(name: str) -> dict[str, Any]:
-    """Same colour for a method with and without modality dropout; dashed for the plain one."""
-    base = name.split("+")[0]
-    return {"color": PALETTE[hash_index(base) % len(PALETTE)], "linestyle": "-" if "+" in name else "--", "marker": "o", "markersize": 3}
+def _styles(names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """One colour per base method (``x`` and ``x+variant`` share it: dashed = plain, solid = variant), from tab20."""
+    import matplotlib
 
-
-def hash_index(s: str) -> int:
-    """A stable small integer from a string (Python's ``hash`` is salted per process)."""
-    return sum((i + 1) * ord(c) for i, c in enumerate(s))
+    cmap = matplotlib.colormaps["tab20"]
+    bases = list(dict.fromkeys(n.split("+")[0] for n in names))
+    return {n: {"color": cmap(bases.index(n.split("+")[0]) % 20), "linestyle": "-" if "+" in n else "--", "marker": "os^vD<>ph*"[bases.index(n.split("+")[0]) % 10], "markersize": 3}
+            for n in names}
 
 
 def bar_chart(labels: Sequence[str], values: Sequence[float], xlabel: str, title: str, grey: Sequence[bool] | None = None) -> bytes:
@@ -50,7 +49,8 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], xlabel: str, title
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)
     lo, hi = float(np.min(values)), float(np.max(values))
-    ax.set_xlim(max(0.0, lo - 0.1 * max(hi - lo, 0.1)) if lo >= 0 else lo * 1.1, hi * 1.1 if hi > 0 else 1.0)
+    left = max(0.0, lo - 0.1 * max(hi - lo, 0.1)) if lo >= 0 else lo * 1.1
+    ax.set_xlim(left, hi + 0.15 * max(hi - left, 1e-3))  # room for the value labels
     return _png(fig)
 
 
@@ -58,8 +58,9 @@ def curves(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], xlabel
     """One line per method: ``{name: (x, y)}``."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    styles = _styles(list(series))
     for name, (x, y) in series.items():
-        ax.plot(x, y, label=name, linewidth=1.4, **_style(name))
+        ax.plot(x, y, label=name, linewidth=1.4, **styles[name])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
@@ -123,11 +124,12 @@ def learning_curves(histories: Mapping[str, list[dict[str, float]]], keys: Seque
     """One panel per metric key, one line per model, x = epoch."""
     plt = _plt()
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6), squeeze=False)
+    styles = _styles(list(histories))
     for ax, key in zip(axes[0], keys):
         for name, hist in histories.items():
             pts = [(h.get("epoch", j), h[key]) for j, h in enumerate(hist) if key in h]
             if pts:
-                ax.plot(*zip(*pts), label=name, linewidth=1.2, **_style(name))
+                ax.plot(*zip(*pts), label=name, linewidth=1.2, **styles[name])
         ax.set_xlabel("epoch")
         ax.set_title(key, fontsize=9)
         ax.grid(alpha=0.3)

@@ -117,7 +117,7 @@ class TablePipeline:
         col = self.schema.target
         if col not in df.columns:
             raise DataError(f"Target column {col!r} is not in the table; the model was trained to predict it, so add the column (or use 'mmfuse predict').")
-        missing = [i for i, v in enumerate(df[col].tolist()) if R.is_missing(v) if not isinstance(v, (list, np.ndarray))]
+        missing = [i for i, v in enumerate(df[col].tolist()) if not isinstance(v, (list, np.ndarray)) and R.is_missing(v)]
         if missing and not drop_missing:
             shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
             raise DataError(f"Target column {col!r} is empty in {len(missing)} row(s) ({shown}); fill them in or pass --drop-missing-target to leave them out (they are then listed in the report).")
@@ -285,9 +285,9 @@ class TablePipeline:
 
     # ------------------------------------------------------------------ text
     def _fit_text(self, part: Any, cols: list[str], opts: dict, rows: np.ndarray) -> dict[str, Any]:
-        if opts.get("encoder", "minilm_frozen") == "minilm":
-            return {"max_length": int(opts.get("max_length", 64)), "dim": 0}
-        return {"dim": 384}
+        if opts.get("encoder", "minilm_frozen") == "minilm":  # fine-tuned: token ids
+            return {"max_length": int(opts.get("max_length", 64))}
+        return {"dim": 384}  # frozen: cached sentence embeddings
 
     def _tx_text(self, part: Any, st: dict, rows: np.ndarray, issues: list[R.Issue]) -> tuple[np.ndarray, np.ndarray]:
         col = st["columns"][0]

@@ -14,7 +14,7 @@ def test_list_datasets():
 
 def test_load_by_name_with_options(data_dir):
     splits = load_dataset("mosi", data_dir, protocol="original", modalities=("audio",))
-    assert splits.spec.name == "mosi-original" and list(splits.spec.encoders) == ["audio"]
+    assert splits.spec.name == "mosi" and splits.spec.num_outputs == 2 and list(splits.spec.encoders) == ["audio"]
 
 
 def test_env_var_is_the_fallback_data_dir(data_dir, monkeypatch):

@@ -1,0 +1,108 @@
+"""``mmfuse fit / evaluate / predict / compare`` on a small table, and their one-line refusals (exit 2)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmfuse.cli import main
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    """120 rows: a 6-column numeric group (f_0..f_5), a .npy sequence, a number, a category; label from f_0 and the sequence."""
+    root = tmp_path_factory.mktemp("table")
+    (root / "seq").mkdir()
+    rng = np.random.default_rng(0)
+    n = 120
+    y = rng.integers(0, 3, n)
+    rows = []
+    for i in range(n):
+        seq = rng.normal(size=(4 + i % 3, 2)).astype(np.float32)
+        seq[:, 0] += y[i]
+        np.save(root / "seq" / f"{i}.npy", seq)
+        rows.append({"track": f"seq/{i}.npy", "size": rng.normal(), "kind": str(rng.choice(["a", "b"])), "label": f"class{y[i]}",
+                     **{f"f_{j}": rng.normal() + (1.5 * y[i] if j == 0 else 0.0) for j in range(6)}})
+    df = pd.DataFrame(rows)
+    df.iloc[:90].to_csv(root / "train.csv", index=False)
+    df.iloc[90:].to_csv(root / "test.csv", index=False)
+    return root
+
+
+def run(capsys, *argv):
+    rc = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def summary(out: str) -> dict:
+    """The JSON summary that 'mmfuse fit' prints after the schema."""
+    return json.loads(out[out.index("\n{") + 1 : out.rindex("}") + 1])
+
+
+FAST = ("--max-epochs", "3", "--no-progress", "--cache-dir")
+
+
+def test_fit_evaluate_predict(table, tmp_path, capsys):
+    rc, out, err = run(capsys, "fit", table / "train.csv", "--target", "label", "-o", tmp_path / "m", *FAST, tmp_path / "c")
+    assert rc == 0 and "model saved to" in out
+    assert "f                    vector      <- f_0, f_1" in out and not err  # the prefix group is printed in the schema
+    assert summary(out)["rows"] == {"train": 76, "val": 14}
+    rc, out, _ = run(capsys, "evaluate", tmp_path / "m", table / "test.csv", "-o", tmp_path / "report.json")
+    assert rc == 0 and "confusion matrix" in out and "per-modality contribution" in out and "issues: 0" in out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert set(report["contribution"]) == {"f", "tabular", "track"} and report["rows"]["evaluated"] == 30
+    rc, out, _ = run(capsys, "predict", tmp_path / "m", table / "test.csv", "-o", tmp_path / "pred.parquet")
+    pred = pd.read_parquet(tmp_path / "pred.parquet")
+    assert rc == 0 and len(pred) == 30 and set(pred["prediction"]) <= {"class0", "class1", "class2"}
+    assert list(pred.columns) == ["prediction", "prob_class0", "prob_class1", "prob_class2", "notes"]
+
+
+def test_compare_prints_a_leaderboard(table, tmp_path, capsys):
+    rc, out, _ = run(capsys, "compare", table / "train.csv", "--target", "label", "--fusions", "concat,late_mean", "-o", tmp_path / "cmp", *FAST, tmp_path / "c")
+    assert rc == 0 and "test_accuracy" in out and "late_mean" in out and "concat" in out
+    rows = json.loads((tmp_path / "cmp" / "results.json").read_text())["rows"]
+    assert [r["method"] for r in rows] == ["concat", "late_mean"] and all("error" not in r for r in rows)
+
+
+def write(tmp_path, df, name="t.csv"):
+    df.to_csv(tmp_path / name, index=False)
+    return tmp_path / name
+
+
+@pytest.mark.parametrize(
+    "change, extra, message",
+    [
+        (lambda d: d, ["--target", "nope"], "Target column 'nope' is not in the table"),
+        (lambda d: d.assign(label="same"), [], "single class"),
+        (lambda d: d.assign(label=[None, None] + d["label"].tolist()[2:]), [], r"empty in 2 row\(s\) \(0, 1\)"),
+        (lambda d: d, ["--fusion", "concatt"], "Unknown fusion 'concatt'"),
+        (lambda d: d.assign(track=["../outside.npy"] + d["track"].tolist()[1:]), ["--base-dir", "BASE"], "Row 0, column 'track': path '../outside.npy' points outside the base directory"),
+        (lambda d: d, ["--schema", "SCHEMA"], "Column 'kind' is declared numeric in the schema but row 0 holds"),
+    ],
+)
+def test_refusals_are_one_line(table, tmp_path, capsys, change, extra, message):
+    df = change(pd.read_csv(table / "train.csv"))
+    src = write(table, df, f"bad-{abs(hash(message)) % 10**8}.csv")
+    (tmp_path / "schema.yaml").write_text("columns:\n  kind: numeric\n")
+    extra = [str(table) if e == "BASE" else str(tmp_path / "schema.yaml") if e == "SCHEMA" else e for e in extra]
+    target = [] if "--target" in extra else ["--target", "label"]
+    rc, _, err = run(capsys, "fit", src, *target, *extra, "-o", tmp_path / "m", *FAST, tmp_path / "c")
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and err.startswith("mmfuse: error: ")
+    assert __import__("re").search(message, err), err
+    assert not (tmp_path / "m").exists()
+
+
+def test_drop_missing_target_records_the_rows(table, tmp_path, capsys):
+    df = pd.read_csv(table / "train.csv")
+    df.loc[[3, 8], "label"] = None
+    src = write(table, df, "missing-target.csv")  # beside seq/, which its paths point into
+    rc, out, _ = run(capsys, "fit", src, "--target", "label", "--drop-missing-target", "-o", tmp_path / "m", *FAST, tmp_path / "c")
+    assert rc == 0 and summary(out)["issues"]["target"] == 2
+    rc, out, _ = run(capsys, "evaluate", tmp_path / "m", src, "--drop-missing-target")
+    assert rc == 0 and "2 without target, left out" in out
+    rc, _, err = run(capsys, "evaluate", tmp_path / "m", src)
+    assert rc == 2 and "--drop-missing-target" in err

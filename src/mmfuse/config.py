@@ -47,8 +47,8 @@ class ModelConfig:
     """What to build: encoders per modality, a fusion method, a head, missing-modality handling."""
 
     encoders: dict[str, dict[str, Any]]  # modality -> {"name": registered encoder, **its parameters}
-    num_outputs: int  # classes (classification), targets (regression) or labels (multi-label)
-    task: str = "classification"  # "classification" | "regression" | "multilabel"
+    num_outputs: int = 0  # classes (classification), targets (regression) or labels (multi-label); unused with `tasks`
+    task: str = "classification"  # "classification" | "regression" | "multilabel"; unused with `tasks`
     fusion: str = "concat"  # registered fusion name (see `mmfuse list`)
     fusion_params: dict[str, Any] = field(default_factory=dict)  # extra keyword arguments of the fusion
     hidden: int = 64  # fused representation size of feature-level fusions
@@ -57,6 +57,11 @@ class ModelConfig:
     unimodal_heads: bool = False  # one extra head per modality (auxiliary losses, contribution reports)
     missing_token: bool = False  # replace absent embeddings by a learned token instead of zeros
     modality_dropout: float | dict[str, float] = 0.0  # training-time probability of dropping a modality
+    # multi-task: task name -> {"task": kind, "num_outputs": n (default 1 for regression), "weight": w (default 1)};
+    # empty = one task described by `task` / `num_outputs`. The targets of a batch are then {task name: tensor}.
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sharing: str = "hard"  # multi-task only: "hard" (one trunk, a head per task) | "soft" (a trunk per task, tied by a penalty)
+    sharing_weight: float = 1e-3  # soft sharing only: weight of the parameter-distance penalty
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mmfuse.config import TrainConfig, from_dict, load_mapping
+from mmfuse.errors import ConfigError
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
@@ -23,6 +24,26 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     h.add_argument("--strategy", help="auto, ddp, ddp_spawn, fsdp ...")
     h.add_argument("--num-nodes", type=int)
     h.add_argument("--precision", help="32-true, bf16-mixed, 16-mixed ...")
+
+
+def add_missing_modality_args(p: argparse.ArgumentParser) -> None:
+    """``--modality-dropout P`` and ``--missing-token``: how a model learns to cope with absent modalities."""
+    g = p.add_argument_group("missing modalities")
+    g.add_argument("--modality-dropout", type=float, metavar="P", help="training-time probability of dropping each modality of each sample, in [0, 1)")
+    g.add_argument("--missing-token", action="store_true", help="learned token for an absent modality instead of zeros")
+
+
+def missing_modality_options(args: argparse.Namespace) -> dict:
+    """The ModelConfig fields (``modality_dropout``, ``missing_token``) set by :func:`add_missing_modality_args`."""
+    out: dict = {}
+    p = getattr(args, "modality_dropout", None)
+    if p is not None:
+        if not 0.0 <= p < 1.0:
+            raise ConfigError(f"--modality-dropout must be a probability in [0, 1); got {p}.")
+        out["modality_dropout"] = p
+    if getattr(args, "missing_token", False):
+        out["missing_token"] = True
+    return out
 
 
 def train_config_from_args(args: argparse.Namespace, base: dict | None = None) -> TrainConfig:

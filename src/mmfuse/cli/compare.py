@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
         from mmfuse.benchmarks.leaderboard import write_results
 
-        write_results(rows, Path(args.out), splits.spec.name, total_s=time.perf_counter() - t0)
+        write_results(rows, Path(args.out), splits.spec.name, total_s=time.perf_counter() - t0, extra={"model_options": dict(predictor.model_options)})
     print(format_table(rows))
     print(f"total {time.perf_counter() - t0:.1f} s (encoding {encode_s:.1f} s)")
     return 0

@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from mmfuse.cli._common import add_train_args, train_config_from_args
+from mmfuse.cli._common import add_missing_modality_args, add_train_args, missing_modality_options, train_config_from_args
 
 
 def add_table_args(p: argparse.ArgumentParser) -> None:
-    """Options shared by ``fit`` and ``compare``: target, schema, paths, cache."""
+    """Options shared by ``fit`` and ``compare``: target, schema, paths, cache, model size and missing-modality handling."""
     p.add_argument("table", help="CSV / TSV / Parquet / JSON-lines table, one row per sample")
     p.add_argument("--target", help="column to predict (or 'target:' in the schema file)")
     p.add_argument("--schema", help="YAML/JSON schema overriding the inferred one (types, groups, dropped columns, encoder options)")
@@ -26,7 +26,7 @@ def add_table_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", help="embedding cache folder (default: $MMFUSE_CACHE_DIR or ~/.cache/mmfuse/embeddings)")
     p.add_argument("--no-cache", action="store_true", help="recompute every frozen-encoder embedding")
     p.add_argument("--hidden", type=int, help="fused representation size")
-    p.add_argument("--modality-dropout", type=float, help="training-time probability of dropping each modality of a sample")
+    add_missing_modality_args(p)
 
 
 def predictor_from_args(args: argparse.Namespace, fusion: str = "concat"):
@@ -36,11 +36,9 @@ def predictor_from_args(args: argparse.Namespace, fusion: str = "concat"):
     from mmfuse.predictor import TRAIN_DEFAULTS
 
     train = train_config_from_args(args, {**TRAIN_DEFAULTS, "progress_bar": not args.no_progress})
-    model = {}
+    model = missing_modality_options(args)
     if args.hidden:
         model["hidden"] = args.hidden
-    if args.modality_dropout is not None:
-        model["modality_dropout"] = args.modality_dropout
     return MultimodalPredictor(
         target=args.target, fusion=fusion, schema=args.schema, base_dir=args.base_dir, time_limit=args.max_time,
         val_fraction=args.val_fraction, drop_missing_target=args.drop_missing_target, cache_dir=args.cache_dir,

@@ -13,7 +13,7 @@ import json
 
 import yaml
 
-from mmfuse.cli._common import add_train_args, load_config_file, train_config_from_args
+from mmfuse.cli._common import add_missing_modality_args, add_train_args, load_config_file, missing_modality_options, train_config_from_args
 from mmfuse.errors import ConfigError
 
 
@@ -25,9 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="YAML/JSON run config with 'model', 'train' and 'data' sections")
     p.add_argument("--data-dir", help="data folder (default: $MMFUSE_DATA_DIR, else ~/.cache/mmfuse/data)")
     p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE", help="dataset loader option, e.g. n_train=2000 (repeatable)")
-    p.add_argument("--modality-dropout", type=float, help="training-time probability of dropping each modality of a sample")
-    p.add_argument("--missing-token", action="store_true", help="learned token for absent modalities instead of zeros")
     p.add_argument("--hidden", type=int, help="fused representation size")
+    add_missing_modality_args(p)
     add_train_args(p)
     p.set_defaults(func=run)
 
@@ -57,10 +56,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = dict(run_cfg.get("model", {}))
     if args.fusion:
         overrides["fusion"] = args.fusion
-    if args.modality_dropout is not None:
-        overrides["modality_dropout"] = args.modality_dropout
-    if args.missing_token:
-        overrides["missing_token"] = True
+    overrides.update(missing_modality_options(args))
     if args.hidden:
         overrides["hidden"] = args.hidden
     model_cfg = from_dict(ModelConfig, {**model_cfg.to_dict(), **overrides})

@@ -65,6 +65,9 @@ def _download_recordings(root: Path, folder: Path) -> None:
     """Fetch the pinned archive, extract its wav files and verify them before renaming the folder into place."""
     archive = fetch(FSDD_URL, folder.parent / f"fsdd-{FSDD_COMMIT[:8]}.tar.gz", root, FOLDER)
     tmp = Path(tempfile.mkdtemp(prefix=".recordings.", dir=folder.parent))
+    umask = os.umask(0)  # read the umask (os has no getter)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it 0700; give it the permissions of a normal folder
     try:
         try:
             with tarfile.open(archive, "r:gz") as tar:

@@ -123,9 +123,11 @@ class SoftSharingModel(nn.Module):
         self.modality_dropout = modality_dropout
 
     @classmethod
-    def from_modules(cls, encoders: Mapping[str, nn.Module], fusion: Fusion, heads: Mapping[str, nn.Module], **kwargs: Any) -> "SoftSharingModel":
-        """One deep copy of ``encoders`` + ``fusion`` per task (all start equal, so ``Omega = 0`` at initialisation)."""
-        trunks = {t: _headless(copy.deepcopy(dict(encoders)), copy.deepcopy(fusion)) for t in sorted(heads)}
+    def from_modules(
+        cls, encoders: Mapping[str, nn.Module], fusion: Fusion, heads: Mapping[str, nn.Module], missing_tokens: MissingTokens | None = None, **kwargs: Any
+    ) -> "SoftSharingModel":
+        """One deep copy of ``encoders`` + ``fusion`` (+ ``missing_tokens``) per task (all start equal, so ``Omega = 0`` at initialisation)."""
+        trunks = {t: _headless(copy.deepcopy(dict(encoders)), copy.deepcopy(fusion), copy.deepcopy(missing_tokens)) for t in sorted(heads)}
         return cls(trunks, heads, **kwargs)
 
     def sharing_penalty(self) -> Tensor:

@@ -21,14 +21,14 @@ from typing import Any, Iterator
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from mmfuse.config import ModelConfig, TrainConfig
 from mmfuse.errors import ConfigError
-from mmfuse.models.builder import build_encoders, build_model
-from mmfuse.models.multimodal import MultimodalModel
+from mmfuse.models.builder import build_encoders, build_model, task_specs
 from mmfuse.training.serialization import save_model_dir
-from mmfuse.training.task import MultimodalTask, build_objectives, objectives_need
+from mmfuse.training.task import MultimodalTask, objectives_for, objectives_need
 
 
 @contextlib.contextmanager
@@ -66,7 +66,7 @@ class History(Callback):
 class FitResult:
     """What :func:`fit` returns."""
 
-    model: MultimodalModel  # best-validation weights loaded, eval mode
+    model: nn.Module  # MultimodalModel (or a multi-task model), best-validation weights loaded, eval mode
     task: MultimodalTask
     model_cfg: ModelConfig
     train_cfg: TrainConfig
@@ -93,6 +93,9 @@ def fit(
 ) -> FitResult:
     """Train ``model_cfg`` on ``train`` with early stopping on ``val``; optionally save to ``out_dir``.
 
+    With ``model_cfg.tasks`` the model is multi-task: the datasets' targets are ``{task: tensor}``, each task
+    adds its weighted loss term, and the best checkpoint is chosen by ``val/loss`` unless
+    ``train_cfg.monitor`` names e.g. ``"<task>/accuracy"`` (see :mod:`mmfuse.training.task`).
     Returns the model with the best validation weights loaded.
     """
     multi = str(train_cfg.devices) not in ("1", "auto") or train_cfg.num_nodes > 1
@@ -100,12 +103,14 @@ def fit(
         raise ConfigError("Training on several devices/nodes needs an output directory (out_dir / -o) shared by every process.")
     L.seed_everything(train_cfg.seed, workers=True, verbose=False)
     dims = {m: int(e.out_dim) for m, e in build_encoders(model_cfg.encoders).items()}
-    objectives = build_objectives(train_cfg.objectives, model_cfg.task, dims)
+    objectives = objectives_for(model_cfg, train_cfg.objectives, dims)
     if "unimodal" in objectives_need(objectives) and not model_cfg.unimodal_heads:
         model_cfg = dataclasses.replace(model_cfg, unimodal_heads=True)
     L.seed_everything(train_cfg.seed, workers=True, verbose=False)
     model = build_model(model_cfg)
-    task = MultimodalTask(model, objectives, model_cfg.task, model_cfg.num_outputs, train_cfg.lr, train_cfg.weight_decay, train_cfg.monitor)
+    task = MultimodalTask(
+        model, objectives, model_cfg.task, model_cfg.num_outputs, train_cfg.lr, train_cfg.weight_decay, train_cfg.monitor, tasks=task_specs(model_cfg)
+    )
     history = History()
     with tempfile.TemporaryDirectory(prefix="mmfuse-ckpt-") as tmp, quiet_lightning():
         ckpt_dir = Path(out_dir).parent / f".{Path(out_dir).name}.ckpt" if multi else Path(tmp)

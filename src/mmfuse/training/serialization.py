@@ -2,7 +2,7 @@
 
 Layout of a model directory::
 
-    model.safetensors   # state dict of the MultimodalModel
+    model.safetensors   # state dict of the model (MultimodalModel, or a multi-task model when ModelConfig.tasks is set)
     config.json         # {"model": ModelConfig, "train": TrainConfig, ...extra JSON metadata}
     summary.txt         # short human-readable summary
 
@@ -24,7 +24,6 @@ from torch import nn
 from mmfuse.config import ModelConfig, from_dict
 from mmfuse.errors import DataError
 from mmfuse.models.builder import build_model
-from mmfuse.models.multimodal import MultimodalModel
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -47,6 +46,9 @@ def write_atomic_dir(path: str | Path, files: Mapping[str, bytes | str]) -> Path
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    umask = os.umask(0)  # read the umask (os has no getter)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it 0700; give it the permissions of a normal folder
     try:
         for name, content in files.items():
             target = tmp / name
@@ -67,7 +69,7 @@ def write_atomic_dir(path: str | Path, files: Mapping[str, bytes | str]) -> Path
 
 def save_model_dir(
     path: str | Path,
-    model: MultimodalModel,
+    model: nn.Module,
     meta: Mapping[str, Any],
     summary: str = "",
     objectives: nn.Module | None = None,
@@ -83,11 +85,13 @@ def save_model_dir(
     if "model" not in meta:
         raise ValueError("meta must hold the model config under 'model'")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    cfg = meta["model"]
+    tasks = f", tasks={sorted(cfg['tasks'])} ({cfg.get('sharing', 'hard')} sharing)" if cfg.get("tasks") else ""
     files: dict[str, bytes | str] = {
         WEIGHTS: save(state),
         CONFIG: json.dumps(_jsonable(meta), indent=2, sort_keys=True),
         **dict(extra_files or {}),
-        SUMMARY: summary or f"mmfuse model: fusion={meta['model'].get('fusion')}, modalities={sorted(meta['model'].get('encoders', {}))}\n",
+        SUMMARY: summary or f"mmfuse model: fusion={cfg.get('fusion')}, modalities={sorted(cfg.get('encoders', {}))}{tasks}\n",
     }
     if objectives is not None and len(objectives.state_dict()):
         files[OBJECTIVES_FILE] = save({k: v.detach().cpu().contiguous() for k, v in objectives.state_dict().items()})
@@ -99,19 +103,19 @@ def load_objectives(path: str | Path) -> dict[str, Any]:
     from safetensors.torch import load_file
 
     from mmfuse.models.builder import build_encoders
-    from mmfuse.training.task import build_objectives
+    from mmfuse.training.task import objectives_for
 
     path = Path(path)
     meta = json.loads((path / CONFIG).read_text())
     dims = {m: int(e.out_dim) for m, e in build_encoders(meta["model"]["encoders"]).items()}
-    built = build_objectives(meta.get("train", {}).get("objectives", {}), meta["model"].get("task", "classification"), dims)
+    built = objectives_for(from_dict(ModelConfig, meta["model"]), meta.get("train", {}).get("objectives", {}), dims)
     modules = nn.ModuleDict({k: o for k, (o, _) in built.items()})
     if (path / OBJECTIVES_FILE).is_file():
         modules.load_state_dict(load_file(str(path / OBJECTIVES_FILE)))
     return dict(modules.eval().items())
 
 
-def load_model_dir(path: str | Path) -> tuple[MultimodalModel, dict[str, Any]]:
+def load_model_dir(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model from ``config.json`` and load ``model.safetensors`` (no pickle involved)."""
     from safetensors.torch import load_file
 

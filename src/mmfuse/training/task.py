@@ -2,6 +2,14 @@
 
 The training loss is the weighted sum of named terms ``L = sum_i lambda_i L_i`` (weights from
 ``TrainConfig.objectives``); every term is logged as ``train/<name>``.
+
+A multi-task model (``ModelConfig.tasks``) has one term per task, ``L = sum_t w_t L_t + S``: ``L_t`` is
+cross-entropy (classification), MSE (regression) or BCE (multilabel) of task ``t``, ``w_t`` its
+``"weight"``, and ``S`` the term ``"sharing"`` of soft sharing (``sharing_weight * Omega``, see
+:class:`~mmfuse.models.multitask.SoftSharingModel`). Batches then carry ``target = {task: tensor}``;
+validation logs ``val/<task>/<metric>`` for every task, and the best checkpoint is chosen by the
+validation loss ``val/loss`` unless ``TrainConfig.monitor`` names another logged value (``"<task>/accuracy"``,
+``"<task>/mae"``, a task's loss ``"<task>"``, ...).
 """
 
 from __future__ import annotations
@@ -13,13 +21,16 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from mmfuse.errors import ConfigError
-from mmfuse.models.multimodal import MultimodalModel
+from mmfuse.config import ModelConfig
+from mmfuse.errors import ConfigError, DataError
+from mmfuse.models.builder import task_specs
 from mmfuse.objectives.base import Objective
+from mmfuse.objectives.multitask import task_loss
 from mmfuse.registry import OBJECTIVES
 from mmfuse.training.metrics import monitor_for, prepare_for_metrics, task_metrics
 
 DEFAULT_OBJECTIVE = {"classification": "cross_entropy", "regression": "mse", "multilabel": "bce"}
+RESERVED_TERMS = ("loss", "sharing")  # names a task may not take (they are logged terms of their own)
 
 
 def build_objectives(spec: Mapping[str, Mapping[str, Any]], task: str, dims: Mapping[str, int]) -> dict[str, tuple[Objective, float]]:
@@ -42,31 +53,74 @@ def build_objectives(spec: Mapping[str, Mapping[str, Any]], task: str, dims: Map
     return built
 
 
+class TaskTerm(Objective):
+    """Loss of one task of a multi-task model: ``L_t(output["prediction"][t], batch["target"][t])``."""
+
+    def __init__(self, name: str, kind: str) -> None:
+        super().__init__()
+        self.name, self.kind = name, kind
+
+    def forward(self, output: Mapping[str, Any], batch: Mapping[str, Any]) -> Tensor:
+        return task_loss(output["prediction"][self.name], batch["target"][self.name], self.kind)
+
+
+class SharingTerm(Objective):
+    """The soft-sharing penalty the model reports, ``output["sharing_penalty"]`` (already ``sharing_weight * Omega``)."""
+
+    def forward(self, output: Mapping[str, Any], batch: Mapping[str, Any]) -> Tensor:
+        return output["sharing_penalty"]
+
+
+def build_multitask_objectives(tasks: Mapping[str, Mapping[str, Any]], sharing: str = "hard") -> dict[str, tuple[Objective, float]]:
+    """``{task: (its loss, w_t)}`` for checked task specs (:func:`~mmfuse.models.builder.task_specs`), plus ``"sharing"`` when soft."""
+    clash = [t for t in tasks if t in RESERVED_TERMS or "/" in t]
+    if clash:
+        raise ConfigError(f"Task name(s) {clash} are reserved or contain '/'; rename them (reserved: {list(RESERVED_TERMS)}).")
+    built: dict[str, tuple[Objective, float]] = {t: (TaskTerm(t, s["task"]), float(s["weight"])) for t, s in sorted(tasks.items())}
+    if sharing == "soft":
+        built["sharing"] = (SharingTerm(), 1.0)  # the model already scales Omega by ModelConfig.sharing_weight
+    return built
+
+
+def objectives_for(model_cfg: ModelConfig, spec: Mapping[str, Mapping[str, Any]], dims: Mapping[str, int]) -> dict[str, tuple[Objective, float]]:
+    """The training terms of a run: per-task terms for a multi-task ``model_cfg``, else :func:`build_objectives` of ``spec``."""
+    tasks = task_specs(model_cfg)
+    if not tasks:
+        return build_objectives(spec, model_cfg.task, dims)
+    if spec:
+        raise ConfigError(f"TrainConfig.objectives {sorted(spec)} cannot be combined with ModelConfig.tasks; set each task's 'weight' in ModelConfig.tasks instead.")
+    return build_multitask_objectives(tasks, model_cfg.sharing)
+
+
 def objectives_need(objectives: Mapping[str, tuple[Objective, float]]) -> set[str]:
     """Union of the model outputs the objectives read (e.g. ``{"unimodal"}``)."""
     return {n for obj, _ in objectives.values() for n in getattr(obj, "needs", ())}
 
 
 class MultimodalTask(L.LightningModule):
-    """Wraps a :class:`MultimodalModel` with its objectives, metrics and optimiser.
+    """Wraps a multimodal (or multi-task) model with its objectives, metrics and optimiser.
 
     Args:
         model: the model to train.
-        objectives: ``{term: (objective, weight)}`` from :func:`build_objectives`.
-        task: "classification", "regression" or "multilabel".
-        num_outputs: classes / targets / labels.
+        objectives: ``{term: (objective, weight)}`` from :func:`build_objectives` (or :func:`objectives_for`).
+        task: "classification", "regression" or "multilabel" (unused with ``tasks``).
+        num_outputs: classes / targets / labels (unused with ``tasks``).
         lr, weight_decay: AdamW settings.
+        monitor: validation value selecting the best checkpoint (default: the task's metric; ``"loss"`` with ``tasks``).
+        tasks: checked multi-task specs ``{task: {"task": kind, "num_outputs": n, "weight": w}}``; batches then hold
+            ``target = {task: tensor}`` and the model predicts ``{task: (B, C_t)}``.
     """
 
     def __init__(
         self,
-        model: MultimodalModel,
+        model: nn.Module,
         objectives: Mapping[str, tuple[Objective, float]],
         task: str,
         num_outputs: int,
         lr: float = 2e-3,
         weight_decay: float = 1e-4,
         monitor: str | None = None,
+        tasks: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         super().__init__()
         if not objectives:
@@ -75,19 +129,41 @@ class MultimodalTask(L.LightningModule):
         self.objectives = nn.ModuleDict({k: o for k, (o, _) in objectives.items()})
         self.weights = {k: w for k, (_, w) in objectives.items()}
         self.task, self.num_outputs, self.lr, self.weight_decay = task, num_outputs, lr, weight_decay
-        self.monitor, self.monitor_mode = monitor_for(task)
-        if monitor is not None and monitor != self.monitor:
-            self.monitor, self.monitor_mode = monitor, ("min" if monitor in ("loss", "mae", "mse") or monitor in self.objectives else "max")
-        self.val_metrics = task_metrics(task, num_outputs).clone(prefix="val/")
+        self.tasks = {t: dict(s) for t, s in sorted((tasks or {}).items())}
+        if self.tasks:
+            self.val_metrics = nn.ModuleDict({t: task_metrics(s["task"], s["num_outputs"]).clone(prefix=f"val/{t}/") for t, s in self.tasks.items()})
+            logged = ["loss", *self.objectives, *(k.removeprefix("val/") for c in self.val_metrics.values() for k in c.keys())]
+            if monitor is not None and monitor not in logged:
+                raise ConfigError(f"TrainConfig.monitor {monitor!r} is not logged by this multi-task model; use one of {logged}.")
+            self.monitor = monitor or "loss"
+        else:
+            self.val_metrics = task_metrics(task, num_outputs).clone(prefix="val/")
+            self.monitor = monitor or monitor_for(task)[0]
+        minimised = self.monitor.rsplit("/", 1)[-1] in ("loss", "mae", "mse") or self.monitor in self.objectives
+        self.monitor_mode = "min" if minimised else "max"
 
     def forward(self, inputs: Mapping[str, Tensor], masks: Mapping[str, Tensor] | None = None) -> dict[str, Any]:
         return self.model(inputs, masks)
 
+    def _batch_size(self, batch: Mapping[str, Any]) -> int:
+        """Rows in ``batch``; checks that its target matches the model (one tensor, or one per task)."""
+        target = batch["target"]
+        if not self.tasks:
+            if isinstance(target, Mapping):
+                raise DataError(f"The batch's target is a dict {sorted(target)} but the model has one task; set ModelConfig.tasks for a multi-task model.")
+            return target.shape[0]
+        if not isinstance(target, Mapping):
+            raise DataError(f"A multi-task model needs batch['target'] to be a dict {{task: tensor}} with keys {list(self.tasks)}; the batch holds a single tensor.")
+        missing = [t for t in self.tasks if t not in target]
+        if missing:
+            raise DataError(f"The batch's target lacks task(s) {missing}; give a target for every task of ModelConfig.tasks {list(self.tasks)}.")
+        return next(iter(target.values())).shape[0]
+
     def _loss(self, batch: Mapping[str, Any], stage: str) -> tuple[Tensor, dict[str, Any]]:
+        bs = self._batch_size(batch)
         out = self.model(batch["inputs"], batch["masks"])
         terms = {k: obj(out, batch) for k, obj in self.objectives.items()}
         loss = sum(self.weights[k] * t for k, t in terms.items())
-        bs = batch["target"].shape[0]
         for k, t in terms.items():
             self.log(f"{stage}/{k}", t.detach(), batch_size=bs, on_step=False, on_epoch=True, sync_dist=stage != "train")
         self.log(f"{stage}/loss", loss.detach(), batch_size=bs, on_step=False, on_epoch=True, prog_bar=stage == "train", sync_dist=stage != "train")
@@ -101,9 +177,15 @@ class MultimodalTask(L.LightningModule):
 
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         _, out = self._loss(batch, "val")
-        pred, target = prepare_for_metrics(out["prediction"], batch["target"], self.task)
-        self.val_metrics.update(pred, target)
-        self.log_dict(self.val_metrics, on_step=False, on_epoch=True, prog_bar=True, batch_size=target.shape[0])
+        if not self.tasks:
+            pred, target = prepare_for_metrics(out["prediction"], batch["target"], self.task)
+            self.val_metrics.update(pred, target)
+            self.log_dict(self.val_metrics, on_step=False, on_epoch=True, prog_bar=True, batch_size=target.shape[0])
+            return
+        for t, spec in self.tasks.items():
+            pred, target = prepare_for_metrics(out["prediction"][t], batch["target"][t], spec["task"])
+            self.val_metrics[t].update(pred, target)
+            self.log_dict(self.val_metrics[t], on_step=False, on_epoch=True, batch_size=out["prediction"][t].shape[0])
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)

@@ -150,3 +150,24 @@ def test_bad_options_raise_config_errors(data_dir):
     with pytest.raises(ConfigError, match="n_val"):
         load_avmnist(data_dir, n_val=6000)
 
+
+
+def test_logmel_items_equal_what_the_waveform_encoder_front_end_computes(data_dir, small):
+    from mmfuse.encoders.audio import LogMelSpectrogram
+
+    spec_splits = load_avmnist(data_dir, n_train=300, n_val=50, n_test=80, audio_format="logmel")
+    assert spec_splits.spec.encoders["audio"] == {"name": "spectrogram_cnn"}
+    front = LogMelSpectrogram(8000, n_fft=512, hop_length=256, n_mels=40)
+    for i in (0, 77):
+        wave = small.train[i]["inputs"]["audio"]
+        spec = front(wave[None])
+        spec = (spec - spec.mean()) / spec.std()
+        item = spec_splits.train[i]["inputs"]["audio"]
+        assert item.shape == (40, 32) and item.dtype == torch.float32
+        torch.testing.assert_close(item, spec[0], atol=1e-4, rtol=1e-4)
+        assert torch.equal(spec_splits.train[i]["inputs"]["image"], small.train[i]["inputs"]["image"])
+
+
+def test_unknown_audio_format_is_refused(data_dir):
+    with pytest.raises(ConfigError, match="audio_format"):
+        load_avmnist(data_dir, audio_format="mfcc")

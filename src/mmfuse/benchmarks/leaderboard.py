@@ -77,8 +77,12 @@ def run_leaderboard(
     out_dir: str | Path | None = None,
     hidden: int = 64,
     log: Callable[[str], None] = print,
+    extra: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run every method in order; a method that fails is recorded with its error, not silently skipped."""
+    """Run every method in order; a method that fails is recorded with its error, not silently skipped.
+
+    ``extra`` (e.g. ``data_options``, ``seed``, ``protocol``) is stored in results.json beside the rows.
+    """
     out = None if out_dir is None else Path(out_dir)
     rows = []
     t0 = time.perf_counter()
@@ -92,7 +96,7 @@ def run_leaderboard(
         metric = next((k for k in ("test_accuracy", "test_mae") if k in row), None)
         log(f"    -> {metric}={row.get(metric, float('nan')):.4f}" if metric else f"    -> {row.get('error')}")
     if out is not None:
-        write_results(rows, out, splits.spec.name, total_s=time.perf_counter() - t0)
+        write_results(rows, out, splits.spec.name, total_s=time.perf_counter() - t0, extra=extra)
     return rows
 
 
@@ -117,14 +121,14 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join([line, "-" * len(line)] + ["  ".join(x.ljust(w) for x, w in zip(r, widths)) for r in cells])
 
 
-def write_results(rows: list[dict[str, Any]], out_dir: Path, dataset: str, total_s: float) -> None:
+def write_results(rows: list[dict[str, Any]], out_dir: Path, dataset: str, total_s: float, extra: dict[str, Any] | None = None) -> None:
     """results.json, results.csv and leaderboard.png in ``out_dir`` (each written atomically)."""
     import csv
     import io
     import os
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    payload = {"dataset": dataset, "total_time_s": total_s, "rows": rows}
+    payload = {"dataset": dataset, "total_time_s": total_s, **(extra or {}), "rows": rows}
     keys = sorted({k for r in rows for k in r}, key=lambda k: (COLUMNS.index(k) if k in COLUMNS else 99, k))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=keys)

@@ -38,6 +38,14 @@ the same in every epoch and worker. MultiBench mixes in ESC-50 environmental noi
 available here; white noise at a low SNR plays that role. ``snr_db=None`` gives clean audio.
 Items are ``(8000,)`` float32 waveforms at 8 kHz.
 
+With ``audio_format="logmel"`` the noisy waveforms are turned once, at load time, into standardised
+log-mel spectrograms (:class:`mmfuse.encoders.audio.LogMelSpectrogram`, n_fft 512, hop 256, 40 mel
+bands: items ``(40, 32)`` float32, each standardised to zero mean and unit variance), the form
+MultiBench's AV-MNIST ships. The values are exactly what the ``logmel_cnn`` encoder would compute
+from the same waveform with these settings; precomputing saves the STFT and the noise draw in
+every epoch (about 3x faster training on 2 CPU cores). The dataset spec then names the
+``spectrogram_cnn`` encoder.
+
 **Defaults.** ``image_energy`` and ``snr_db`` were chosen with ``scripts/calibrate_avmnist.py`` so that
 a small CNN reaches roughly 60-75% test accuracy from either modality alone while late fusion of
 both does much better (the modalities are conditionally independent given the digit).
@@ -61,6 +69,8 @@ SPLITS = {"train": 0, "val": 1, "test": 2}  # split codes used in the seeds
 CLIP = SAMPLE_RATE  # 1 s of audio
 DEFAULT_IMAGE_ENERGY = 0.3  # k = 4 components on MNIST (28% of the variance); see scripts/calibrate_avmnist.py
 DEFAULT_SNR_DB = -6.0  # dB of white noise relative to the speech
+AUDIO_FORMATS = ("waveform", "logmel")
+LOGMEL = {"n_fft": 512, "hop_length": 256, "n_mels": 40}
 
 
 def pca_project(pixels: np.ndarray, energy: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -127,6 +137,29 @@ class AVMNISTSplit(Dataset):
         self.recordings: list[Recording] = audio["recordings"]
         self.audio_ref = audio["ref"]
         self._clips, self._peaks, self._powers = audio["clips"], audio["peaks"], audio["powers"]
+        self._logmel: np.ndarray | None = None
+
+    def precompute_logmel(self, chunk: int = 2048) -> None:
+        """Replace the waveform items by standardised log-mel spectrograms (see the module docstring)."""
+        from mmfuse.encoders.audio import LogMelSpectrogram
+
+        front = LogMelSpectrogram(SAMPLE_RATE, **LOGMEL)
+        frames = 1 + CLIP // LOGMEL["hop_length"]
+        out = np.empty((len(self), LOGMEL["n_mels"], frames), np.float32)
+        with torch.no_grad():
+            for start in range(0, len(self), chunk):
+                idx = range(start, min(start + chunk, len(self)))
+                wave = torch.from_numpy(np.stack([self.clean_audio(i) + self.noise(i) for i in idx]))
+                spec = front(wave)
+                spec = (spec - spec.mean((1, 2), keepdim=True)) / spec.std((1, 2), keepdim=True).clamp_min(1e-3)
+                out[start : start + len(idx)] = spec.numpy()
+        self._logmel = out
+
+    def audio(self, i: int) -> np.ndarray:
+        """The audio input of item ``i``: noisy waveform ``(8000,)`` or log-mel ``(40, 32)``."""
+        if self._logmel is not None:
+            return self._logmel[i]
+        return self.clean_audio(i) + self.noise(i)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -155,7 +188,7 @@ class AVMNISTSplit(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         return {
-            "inputs": {"audio": torch.from_numpy(self.clean_audio(i) + self.noise(i)), "image": torch.from_numpy(self.image(i)[None])},
+            "inputs": {"audio": torch.from_numpy(self.audio(i)), "image": torch.from_numpy(self.image(i)[None])},
             "masks": {"audio": torch.tensor(True), "image": torch.tensor(True)},
             "target": torch.tensor(int(self.labels[i]), dtype=torch.long),
         }
@@ -188,6 +221,7 @@ def load_avmnist(
     n_test: int | None = None,
     val_images: int = 5000,
     download: bool = True,
+    audio_format: str = "waveform",
 ) -> Splits:
     """AV-MNIST train / validation / test splits (see the module docstring for the construction).
 
@@ -200,6 +234,8 @@ def load_avmnist(
         n_train, n_val, n_test: seeded subsample sizes (None: the whole split of 55,000 / 5,000 / 10,000).
         val_images: MNIST training images carved out for validation.
         download: fetch absent files; when False they raise :class:`DataError`.
+        audio_format: ``"waveform"`` (raw noisy audio, encoder ``logmel_cnn``) or ``"logmel"``
+            (precomputed standardised log-mel spectrograms ``(40, 32)``, encoder ``spectrogram_cnn``).
 
     Returns:
         :class:`Splits` of :class:`AVMNISTSplit`; items hold ``image (1, 28, 28)`` and ``audio (8000,)``
@@ -207,6 +243,8 @@ def load_avmnist(
     """
     if not 0 < image_energy <= 1:
         raise ConfigError(f"Option image_energy={image_energy} must lie in (0, 1]; it is the fraction of pixel energy kept.")
+    if audio_format not in AUDIO_FORMATS:
+        raise ConfigError(f"Option audio_format={audio_format!r} is unknown; use one of {list(AUDIO_FORMATS)}.")
     if not 0 < val_images < 60000:
         raise ConfigError(f"Option val_images={val_images} must lie in 1..59999.")
     sizes = {"train": n_train, "val": n_val, "test": n_test}
@@ -229,11 +267,14 @@ def load_avmnist(
         audio["ref"] = audio["ref"][keep]
         images = {"labels": labels[keep], "mnist_index": idx[keep], "coeffs": coeffs[keep], "basis": basis, "mean": mean, "retained": retained}
         out[split] = AVMNISTSplit(split, seed, snr_db, images, audio)
+        if audio_format == "logmel":
+            out[split].precompute_logmel()
+    audio_encoder = {"name": "logmel_cnn", "sample_rate": SAMPLE_RATE} if audio_format == "waveform" else {"name": "spectrogram_cnn"}
     spec = DatasetSpec(
         name="avmnist",
         task="classification",
         num_outputs=10,
-        encoders={"image": {"name": "cnn", "in_channels": 1}, "audio": {"name": "logmel_cnn", "sample_rate": SAMPLE_RATE}},
+        encoders={"image": {"name": "cnn", "in_channels": 1}, "audio": audio_encoder},
         class_names=[str(d) for d in range(10)],
         metric="accuracy",
     )

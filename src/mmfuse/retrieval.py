@@ -46,7 +46,13 @@ def rank(query: np.ndarray, gallery: np.ndarray, top: int | None = None, chunk: 
 
 
 def ranking_metrics(relevant_sorted: np.ndarray, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
-    """mAP, R@K and P@K from a ``(Q, G)`` 0/1 matrix of relevance in ranked order."""
+    """mAP, R@K and P@K from a ``(Q, G)`` 0/1 matrix of relevance in ranked order.
+
+    A query with no relevant item has no AP: it is left out of mAP (0.0 when no query has one) but
+    counts as a miss in R@K and P@K. Every K must lie in ``1..G`` (a clear error otherwise).
+    """
+    if any(not 1 <= k <= relevant_sorted.shape[1] for k in ks):
+        raise ConfigError(f"Retrieval cut-offs K={list(ks)} must lie in 1..{relevant_sorted.shape[1]} (the gallery size); lower K or enlarge the gallery.")
     rel = relevant_sorted.astype(np.float64)
     n_rel = rel.sum(1)
     precision_at = np.cumsum(rel, 1) / np.arange(1, rel.shape[1] + 1)

@@ -171,3 +171,11 @@ def test_logmel_items_equal_what_the_waveform_encoder_front_end_computes(data_di
 def test_unknown_audio_format_is_refused(data_dir):
     with pytest.raises(ConfigError, match="audio_format"):
         load_avmnist(data_dir, audio_format="mfcc")
+
+
+def test_spec_options_rebuild_the_same_splits(data_dir, small):
+    opts = small.spec.options
+    assert opts["n_train"] == 300 and opts["audio_format"] == "waveform" and opts["seed"] == 0
+    again = load_avmnist(data_dir, **opts)
+    np.testing.assert_array_equal(again.test.mnist_index, small.test.mnist_index)
+    assert torch.equal(again.train[5]["inputs"]["audio"], small.train[5]["inputs"]["audio"])

@@ -49,7 +49,7 @@ def run_method(splits: Splits, method: Method, train_cfg: TrainConfig, out_dir: 
     tcfg = dataclasses.replace(train_cfg, **method.train_overrides)
     model_dir = None if out_dir is None else out_dir / "models" / method.name
     with PeakMemory() as mem:
-        result = fit(cfg, tcfg, splits.train, splits.val, out_dir=model_dir, extra_meta={"dataset": splits.spec.name, "method": method.name})
+        result = fit(cfg, tcfg, splits.train, splits.val, out_dir=model_dir, extra_meta={"dataset": splits.spec.name, "data_options": splits.spec.options, "method": method.name})
     preds = predict(result.model, splits.test, batch_size=256)
     latency = measure_latency(result.model, splits.test, batch_size=256, max_batches=8)
     row: dict[str, Any] = {"method": method.name, "kind": method.kind, "fusion": method.fusion, "modalities": "+".join(cfg.encoders)}

@@ -27,6 +27,7 @@ def available() -> dict[str, str]:
         tree = ast.parse((Path(benchmarks_pkg.__path__[0]) / f"{info.name}.py").read_text())
         names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
         names |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+        names |= {n.target.id for n in tree.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
         if {"benchmark", "DEFAULTS"} <= names:
             found[info.name] = f"{benchmarks_pkg.__name__}.{info.name}"
     return dict(sorted(found.items()))

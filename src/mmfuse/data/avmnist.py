@@ -277,5 +277,7 @@ def load_avmnist(
         encoders={"image": {"name": "cnn", "in_channels": 1}, "audio": audio_encoder},
         class_names=[str(d) for d in range(10)],
         metric="accuracy",
+        options={"seed": seed, "image_energy": image_energy, "snr_db": snr_db, "n_train": n_train, "n_val": n_val, "n_test": n_test,
+                 "val_images": val_images, "audio_format": audio_format},
     )
     return Splits(out["train"], out["val"], out["test"], spec=spec)

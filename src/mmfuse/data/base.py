@@ -56,6 +56,7 @@ class DatasetSpec:
     encoders: dict[str, dict[str, Any]]  # default encoder config per modality ({"name": ..., **params})
     class_names: list[str] = field(default_factory=list)
     metric: str = "accuracy"  # validation metric that selects the best checkpoint
+    options: dict[str, Any] = field(default_factory=dict)  # loader options that rebuild these splits (saved with models)
 
 
 @dataclass

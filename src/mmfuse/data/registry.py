@@ -38,4 +38,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None, **options: Any) 
     Returns:
         :class:`Splits` with the data set's :class:`DatasetSpec`.
     """
-    return DATASETS.build(name, data_dir=data_dir, **options)
+    splits = DATASETS.build(name, data_dir=data_dir, **options)
+    if not splits.spec.options:  # loaders that do not record their options: keep the ones given here
+        splits.spec.options = dict(options)
+    return splits

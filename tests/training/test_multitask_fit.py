@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 
 from mmfuse.config import ModelConfig, TrainConfig, from_dict
 from mmfuse.errors import ConfigError, DataError
+from mmfuse.evaluation.predict import predict, predict_tasks, task_metrics
 from mmfuse.models.builder import build_model
 from mmfuse.models.multitask import HardSharingModel, SoftSharingModel
 from mmfuse.training import fit
@@ -85,6 +86,13 @@ def test_both_tasks_learn_are_logged_and_the_model_reloads(sharing, tmp_path):
     assert all(torch.equal(pred[t], again[t]) for t in TASKS)
     assert sorted(load_objectives(tmp_path / "m")) == (["cls", "reg"] if sharing == "hard" else ["cls", "reg", "sharing"])
     assert "tasks=['cls', 'reg']" in (tmp_path / "m" / "summary.txt").read_text()
+    # batched evaluation: one Predictions per task, equal to the direct forward pass, with task metrics
+    per_task = predict_tasks(model, val, batch_size=50)
+    np.testing.assert_allclose(per_task["cls"].prediction, pred["cls"].numpy(), rtol=1e-5, atol=1e-6)
+    assert task_metrics(per_task["cls"], "classification")["accuracy"] == pytest.approx(acc)
+    assert task_metrics(per_task["reg"], "regression")["mse"] == pytest.approx(mse, rel=1e-4)
+    with pytest.raises(TypeError, match="predict_tasks"):
+        predict(model, val)
 
 
 def test_task_weights_set_what_is_learned_and_monitor_picks_a_task_metric():

@@ -47,6 +47,8 @@ def predict(
         t0 = time.perf_counter()
         out = model(batch["inputs"], batch["masks"])
         seconds += time.perf_counter() - t0
+        if isinstance(out["prediction"], Mapping):
+            raise TypeError("This is a multi-task model (its prediction is a dict of tasks); use predict_tasks() instead of predict().")
         preds.append(out["prediction"].float().cpu().numpy())
         if "target" in batch:
             targets.append(batch["target"].cpu().numpy())
@@ -58,6 +60,34 @@ def predict(
         masks={m: np.concatenate(v) for m, v in masks.items()},
         seconds=seconds,
     )
+
+
+@torch.no_grad()
+def predict_tasks(model: torch.nn.Module, dataset: Dataset, batch_size: int = 256, device: str = "cpu") -> dict[str, Predictions]:
+    """Multi-task models (``ModelConfig.tasks``): one :class:`Predictions` per task, from one pass over ``dataset``.
+
+    Items carry ``target = {task: value}``; the masks and the forward time are shared by every task.
+    """
+    model.eval().to(device)
+    preds: dict[str, list[np.ndarray]] = {}
+    targets: dict[str, list[np.ndarray]] = {}
+    masks: dict[str, list[np.ndarray]] = {}
+    seconds = 0.0
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+        batch = batch_to(batch, device)
+        t0 = time.perf_counter()
+        out = model(batch["inputs"], batch["masks"])
+        seconds += time.perf_counter() - t0
+        if not isinstance(out["prediction"], Mapping):
+            raise TypeError("This model has a single task; use predict() instead of predict_tasks().")
+        for t, v in out["prediction"].items():
+            preds.setdefault(t, []).append(v.float().cpu().numpy())
+            if isinstance(batch.get("target"), Mapping):
+                targets.setdefault(t, []).append(batch["target"][t].cpu().numpy())
+        for m, v in out["masks"].items():
+            masks.setdefault(m, []).append(v.cpu().numpy())
+    joined = {m: np.concatenate(v) for m, v in masks.items()}
+    return {t: Predictions(np.concatenate(p), np.concatenate(targets[t]) if t in targets else None, joined, seconds) for t, p in preds.items()}
 
 
 def classification_metrics(pred: Predictions) -> dict[str, float]:

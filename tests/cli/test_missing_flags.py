@@ -70,3 +70,21 @@ def test_a_rate_outside_0_1_is_refused_in_one_line(table, tmp_path, capsys, comm
     err = capsys.readouterr().err
     assert rc == 2 and err.strip() == "mmfuse: error: --modality-dropout must be a probability in [0, 1); got 1.5."
     assert not (tmp_path / "m").exists()
+
+
+def test_no_missing_token_overrides_a_config_file_that_sets_it(tmp_path, monkeypatch, capsys):
+    import mmfuse.data.registry as reg
+    from conftest import synthetic_problem
+
+    ds = synthetic_problem(n=150, seed=1)
+    enc = {"a": {"name": "mlp", "in_dim": 5, "out_dim": 8}, "b": {"name": "mlp", "in_dim": 7, "out_dim": 8}}
+    sub = lambda a, b: torch.utils.data.Subset(ds, range(a, b))  # noqa: E731
+    splits = Splits(sub(0, 100), sub(100, 125), sub(125, 150), DatasetSpec("synthetic", "classification", 3, enc))
+    monkeypatch.setattr(reg, "load_dataset", lambda name, data_dir=None, **options: splits)
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("model:\n  missing_token: true\n  modality_dropout: 0.1\n")
+    for flags, expected in (((), True), (("--no-missing-token",), False)):
+        out = tmp_path / f"m{len(flags)}"
+        rc = main(["train", "synthetic", "--config", str(cfg), "-o", str(out), *flags, *FAST])
+        assert rc == 0, capsys.readouterr().err
+        assert saved_model_options(out) == {"modality_dropout": 0.1, "missing_token": expected}

@@ -27,10 +27,15 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_missing_modality_args(p: argparse.ArgumentParser) -> None:
-    """``--modality-dropout P`` and ``--missing-token``: how a model learns to cope with absent modalities."""
+    """``--modality-dropout P`` and ``--[no-]missing-token``: how a model learns to cope with absent modalities."""
     g = p.add_argument_group("missing modalities")
     g.add_argument("--modality-dropout", type=float, metavar="P", help="training-time probability of dropping each modality of each sample, in [0, 1)")
-    g.add_argument("--missing-token", action="store_true", help="learned token for an absent modality instead of zeros")
+    g.add_argument(
+        "--missing-token",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="learned token for an absent modality instead of zeros (--no-missing-token overrides a config file that sets it)",
+    )
 
 
 def missing_modality_options(args: argparse.Namespace) -> dict:
@@ -41,8 +46,9 @@ def missing_modality_options(args: argparse.Namespace) -> dict:
         if not 0.0 <= p < 1.0:
             raise ConfigError(f"--modality-dropout must be a probability in [0, 1); got {p}.")
         out["modality_dropout"] = p
-    if getattr(args, "missing_token", False):
-        out["missing_token"] = True
+    token = getattr(args, "missing_token", None)
+    if token is not None:
+        out["missing_token"] = bool(token)
     return out
 
 

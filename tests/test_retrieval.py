@@ -190,3 +190,28 @@ def test_retrieve_command_scores_the_model_and_the_random_baseline(retrieval_mod
     assert text.count("  query #") == 2
     assert main(["retrieve", str(model_dir), "--query", "a", "--gallery", "c"]) == 2
     assert "has no 'c' encoder" in capsys.readouterr().err
+
+
+def test_retrieve_with_post_cca_compares_in_the_canonical_space_of_the_training_split(retrieval_model, synthetic_registry, tmp_path, capsys):
+    from mmfuse.cli import main
+    from mmfuse.retrieval import dataset_labels, embed, post_hoc_cca, retrieval_metrics
+    from mmfuse.training.serialization import load_model_dir, load_objectives
+
+    model_dir, splits = retrieval_model
+    out = tmp_path / "m.json"
+    assert main(["retrieve", str(model_dir), "--query", "a", "--gallery", "b", "--post-cca", "2", "-o", str(out)]) == 0
+    got = json.loads(out.read_text())
+    model, _ = load_model_dir(model_dir)
+    objectives = load_objectives(model_dir)
+    cca = post_hoc_cca(model, splits.train, "a", "b", 2, objectives)
+    za, zb = cca.transform(embed(model, splits.test, "a", objectives), embed(model, splits.test, "b", objectives))
+    assert za.shape == (60, 2)
+    labels = dataset_labels(splits.test)
+    assert got["model"] == retrieval_metrics(za, zb, labels, labels) and got["post_cca_components"] == 2
+    assert "2-component linear CCA space" in capsys.readouterr().out
+    # an InfoNCE model is compared in its own space by default; too many components is one clear line
+    assert main(["retrieve", str(model_dir), "--query", "a", "--gallery", "b", "-o", str(out)]) == 0
+    assert json.loads(out.read_text())["post_cca_components"] == 0
+    capsys.readouterr()
+    assert main(["retrieve", str(model_dir), "--query", "a", "--gallery", "b", "--post-cca", "5"]) == 2
+    assert capsys.readouterr().err.strip() == "mmfuse: error: --post-cca 5 exceeds the embedding size (4 and 4); choose at most 4."

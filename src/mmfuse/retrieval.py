@@ -103,3 +103,42 @@ def embed(model: torch.nn.Module, dataset: Dataset, modality: str, objectives: M
 def dataset_labels(dataset: Dataset, batch_size: int = 1024) -> np.ndarray:
     """Targets of ``dataset`` in order."""
     return np.concatenate([b["target"].numpy() for b in DataLoader(dataset, batch_size=batch_size, shuffle=False)])
+
+
+POST_CCA_MAX_FIT = 20000  # training items the post-hoc CCA is fitted on (the first N of the split)
+POST_CCA_REG = 1e-3
+
+
+def uses_deep_cca(objectives: Mapping[str, Any] | None) -> bool:
+    """Whether a run's objectives include the deep CCA loss (its embeddings then need :func:`post_hoc_cca`)."""
+    from mmfuse.objectives.cca import DeepCCA, DeepGCCA
+
+    return any(isinstance(o, (DeepCCA, DeepGCCA)) for o in (objectives or {}).values())
+
+
+def post_hoc_cca(
+    model: torch.nn.Module,
+    train: Dataset,
+    query: str,
+    gallery: str,
+    n_components: int,
+    objectives: Mapping[str, Any] | None = None,
+    max_fit: int = POST_CCA_MAX_FIT,
+    reg: float = POST_CCA_REG,
+):
+    """Linear CCA fitted on the training embeddings of ``query`` and ``gallery`` (first ``max_fit`` items).
+
+    Deep CCA (Andrew et al., ICML 2013, Sec. 3) maximises ``corr(f(X), g(Y))`` but the two networks'
+    output coordinates are not aligned: the paper's final step is a linear CCA on the learned
+    representations, whose projections ``A^T f(x)``, ``B^T g(y)`` share one canonical space. Returns
+    the fitted :class:`mmfuse.representation.cca.CCA`; ``transform(z_query, z_gallery)`` maps into it.
+    """
+    from mmfuse.representation.cca import CCA
+
+    if n_components < 1:
+        raise ConfigError(f"--post-cca needs at least 1 component; got {n_components}.")
+    part = torch.utils.data.Subset(train, range(min(len(train), max_fit)))
+    zq, zg = embed(model, part, query, objectives), embed(model, part, gallery, objectives)
+    if n_components > min(zq.shape[1], zg.shape[1]):
+        raise ConfigError(f"--post-cca {n_components} exceeds the embedding size ({zq.shape[1]} and {zg.shape[1]}); choose at most {min(zq.shape[1], zg.shape[1])}.")
+    return CCA(n_components=n_components, reg=reg).fit(zq, zg)

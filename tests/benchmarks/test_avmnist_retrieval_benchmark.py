@@ -65,3 +65,15 @@ def test_retrieve_command_reproduces_the_benchmark_row(retrieval_run, data_dir, 
     row = next(r for r in rows if r["method"] == "infonce" and r["direction"] == "audio->image")
     assert got == {k: row[k] for k in got}
     assert "audio -> image on test (200 queries, gallery 300)" in capsys.readouterr().out
+
+
+def test_retrieve_command_applies_the_post_hoc_cca_of_a_deep_cca_model(retrieval_run, data_dir, capsys):
+    from mmfuse.cli import main
+
+    out, rows = retrieval_run
+    assert main(["retrieve", str(out / "models" / "deep_cca"), "--query", "image", "--gallery", "audio", "--max-queries", "200", "--data-dir", str(data_dir), "-o", str(out.parent / "d.json")]) == 0
+    got = json.loads((out.parent / "d.json").read_text())
+    row = next(r for r in rows if r["method"] == "deep_cca" and r["direction"] == "image->audio")
+    assert got["post_cca_components"] == 9  # ten digits - 1, the benchmark's choice
+    assert got["model"] == pytest.approx({k: row[k] for k in got["model"]}, abs=1e-9)
+    assert "9-component linear CCA space" in capsys.readouterr().out

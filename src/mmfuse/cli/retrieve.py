@@ -27,12 +27,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--split", default="test", choices=["train", "val", "test"])
     r.add_argument("--data-dir")
     r.add_argument("--max-queries", type=int, default=2000, help="evaluate on the first N queries (the gallery is the whole split)")
+    r.add_argument(
+        "--post-cca",
+        type=int,
+        metavar="K",
+        help="compare in a K-component linear CCA space fitted on the training embeddings (default: on for deep-CCA models, K = classes - 1; 0 = off)",
+    )
     r.add_argument("--show", type=int, default=3, help="print the ranked top-5 of this many queries")
     r.add_argument("-o", "--out", help="write the metrics as JSON here")
     r.set_defaults(func=run_retrieve)
 
 
-def _load(model_dir: str, data_dir: str | None, split: str):
+def _post_cca_components(requested: int | None, objectives, classes: int, q_dim: int, g_dim: int) -> int:
+    """Components of the post-hoc CCA: as requested, or by default ``classes - 1`` for a deep-CCA model."""
+    from mmfuse.retrieval import uses_deep_cca
+
+    if requested is not None:
+        return requested
+    if not uses_deep_cca(objectives):
+        return 0
+    return max(1, min(q_dim, g_dim, classes - 1 if classes > 1 else q_dim))
+
+
+def _load(model_dir: str, data_dir: str | None, split: str, with_train: bool = False):
     from mmfuse.data.registry import load_dataset
     from mmfuse.errors import DataError
     from mmfuse.training.serialization import load_model_dir, load_objectives
@@ -41,7 +58,8 @@ def _load(model_dir: str, data_dir: str | None, split: str):
     if "dataset" not in meta:
         raise DataError(f"{model_dir!r} does not record its dataset; embed/retrieve need a model trained by 'mmfuse train' or 'mmfuse benchmark'.")
     splits = load_dataset(meta["dataset"], data_dir=data_dir, **meta.get("data_options", {}))
-    return model, load_objectives(model_dir), getattr(splits, split)
+    out = (model, load_objectives(model_dir), getattr(splits, split))
+    return (*out, splits.train) if with_train else out
 
 
 def run_embed(args: argparse.Namespace) -> int:
@@ -61,12 +79,18 @@ def run_embed(args: argparse.Namespace) -> int:
 
 
 def run_retrieve(args: argparse.Namespace) -> int:
-    from mmfuse.retrieval import dataset_labels, embed, random_ranking_metrics, rank, retrieval_metrics
+    import numpy as np
 
-    model, objectives, ds = _load(args.model_dir, args.data_dir, args.split)
+    from mmfuse.retrieval import dataset_labels, embed, post_hoc_cca, random_ranking_metrics, rank, retrieval_metrics
+
+    model, objectives, ds, train = _load(args.model_dir, args.data_dir, args.split, with_train=True)
     labels = dataset_labels(ds)
     q = embed(model, ds, args.query, objectives)[: args.max_queries]
     g = embed(model, ds, args.gallery, objectives)
+    n_cca = _post_cca_components(args.post_cca, objectives, len(np.unique(labels)), q.shape[1], g.shape[1])
+    if n_cca:
+        q, g = post_hoc_cca(model, train, args.query, args.gallery, n_cca, objectives).transform(q, g)
+        print(f"embeddings compared in a {n_cca}-component linear CCA space fitted on the training split (--post-cca 0 to switch off)")
     ql = labels[: args.max_queries]
     metrics = {"model": retrieval_metrics(q, g, ql, labels), "random": random_ranking_metrics(ql, labels)}
     print(f"{args.query} -> {args.gallery} on {args.split} ({len(q)} queries, gallery {len(g)}):")
@@ -77,5 +101,9 @@ def run_retrieve(args: argparse.Namespace) -> int:
         hits = ", ".join(f"#{j}(label {labels[j]}, {s:.2f})" for j, s in zip(order[i], scores[i]))
         print(f"  query #{i} (label {ql[i]}): {hits}")
     if args.out:
-        Path(args.out).write_text(json.dumps(metrics, indent=2))
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(json.dumps({**metrics, "post_cca_components": n_cca}, indent=2))
+        os.replace(tmp, out)
     return 0

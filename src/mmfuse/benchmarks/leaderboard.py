@@ -64,6 +64,7 @@ def run_method(splits: Splits, method: Method, train_cfg: TrainConfig, out_dir: 
             "infer_ms_single": latency.ms_per_single,
             "throughput_per_s": latency.samples_per_s,
             "peak_mem_mb": mem.peak_bytes / 2**20,
+            "peak_mem_source": mem.source,
             "seed": tcfg.seed,
         }
     )

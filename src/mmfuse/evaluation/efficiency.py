@@ -1,12 +1,18 @@
 """Cost measurements taken the same way for every method: parameters, peak memory, latency, throughput.
 
-Peak memory on CPU is the peak resident set size of the process sampled every few milliseconds by a
-background thread while the measured block runs, minus the resident size just before it (on CUDA,
-``torch.cuda.max_memory_allocated``). It is an approximation of the extra memory the block needed.
+Peak memory on CPU is the peak of the process's *live heap* (bytes handed out by the C allocator and not
+yet freed: glibc ``mallinfo2().uordblks + hblkhd``, which is where PyTorch's CPU tensors live), sampled every
+few milliseconds by a background thread while the measured block runs, minus the live heap just before it.
+It is the extra memory the block needed (parameters, gradients, optimiser state, activations, batches),
+and it does not depend on what ran before: the resident set size does, because the allocator keeps freed
+pages of earlier blocks and reuses them, so a second model trained in the same process would look almost
+free. Where ``mallinfo2`` is missing (non-glibc systems) the resident set size is used instead and
+``PeakMemory.source`` says ``"rss"``. Sampling can miss a peak shorter than the interval.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 import time
@@ -24,6 +30,28 @@ def count_parameters(module: torch.nn.Module, trainable_only: bool = True) -> in
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def _load_mallinfo2() -> Callable[[], Any] | None:
+    try:
+        fn = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):  # not glibc, or glibc < 2.33
+        return None
+    fn.restype, fn.argtypes = _MallInfo2, []
+    return fn
+
+
+_MALLINFO2 = _load_mallinfo2()
+
+
+def _live_heap_bytes() -> int:
+    """Bytes currently allocated through malloc (small chunks plus mmap-ed large ones)."""
+    info = _MALLINFO2()
+    return int(info.uordblks + info.hblkhd)
+
+
 def _rss_bytes() -> int:
     try:
         with open("/proc/self/statm") as f:
@@ -35,18 +63,23 @@ def _rss_bytes() -> int:
 
 
 class PeakMemory:
-    """Context manager measuring the peak extra resident memory (bytes) of the enclosed block."""
+    """Context manager measuring the peak extra memory (bytes) of the enclosed block (see the module doc).
+
+    ``source`` is ``"heap"`` (live malloc bytes, glibc) or ``"rss"`` (resident set size fallback).
+    """
 
     def __init__(self, interval_s: float = 0.005) -> None:
         self.interval_s, self.peak_bytes, self._stop = interval_s, 0, threading.Event()
+        self.source = "heap" if _MALLINFO2 is not None else "rss"
+        self._read = _live_heap_bytes if _MALLINFO2 is not None else _rss_bytes
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            self.peak_bytes = max(self.peak_bytes, _rss_bytes() - self.base)
+            self.peak_bytes = max(self.peak_bytes, self._read() - self.base)
             time.sleep(self.interval_s)
 
     def __enter__(self) -> "PeakMemory":
-        self.base = _rss_bytes()
+        self.base = self._read()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
         return self
@@ -54,7 +87,7 @@ class PeakMemory:
     def __exit__(self, *exc: Any) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak_bytes = max(self.peak_bytes, _rss_bytes() - self.base, 0)
+        self.peak_bytes = max(self.peak_bytes, self._read() - self.base, 0)
 
 
 @dataclass

@@ -34,7 +34,7 @@ def test_peak_memory_sees_a_block_allocation_every_time():
         with PeakMemory() as mem:
             chunks = [torch.ones(2**14) for _ in range(512)]  # 512 x 64 KiB, live together
             keep.append(torch.ones(1024))
-            time.sleep(0.05)  # several sampling intervals while the chunks are live
+            time.sleep(0.1)  # many sampling intervals while the chunks are live
             del chunks
         peaks.append(mem.peak_bytes / MB)
     assert mem.source == "heap"
@@ -49,7 +49,12 @@ def test_peak_memory_of_an_empty_block_is_small():
 
 
 def test_timed_returns_result_seconds_and_memory():
-    result, seconds, peak = timed(lambda: torch.ones(2**21).sum().item())  # 8 MiB tensor
+    def work() -> float:
+        x = torch.ones(2**21)  # 8 MiB, live for several sampling intervals
+        time.sleep(0.1)
+        return x.sum().item()
+
+    result, seconds, peak = timed(work)
     assert result == 2**21
     assert seconds >= 0
     assert peak >= 7 * MB

@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
+import inspect
 import pkgutil
 from pathlib import Path
 
 import mmfuse.benchmarks as benchmarks_pkg
 from mmfuse.cli._common import add_train_args, train_config_from_args
+from mmfuse.errors import ConfigError
 
 
 def available() -> dict[str, str]:
@@ -40,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", default=None, help="results folder (default: results/<dataset>[-quick])")
     p.add_argument("--quick", action="store_true", help="small subset and few epochs (minutes on 2 CPU cores)")
     p.add_argument("--fusions", help="comma-separated fusion names (default: every registered one)")
+    p.add_argument("--modality-dropout", type=float, metavar="P", help="avmnist_robustness: modality-dropout rate of the +moddrop variants (default 0.3)")
     add_train_args(p)
     p.set_defaults(func=run)
 
@@ -53,6 +56,14 @@ def run(args: argparse.Namespace) -> int:
     fusions = [f.strip() for f in args.fusions.split(",")] if args.fusions else None
     for f in fusions or []:
         FUSIONS.get(f)  # unknown names fail here with the list of valid ones
-    mod.benchmark(out_dir=out, data_dir=args.data_dir, quick=args.quick, fusions=fusions, train_cfg=cfg, seed=cfg.seed)
+    extra = {}
+    if getattr(args, "modality_dropout", None) is not None:
+        if "dropout" not in inspect.signature(mod.benchmark).parameters:
+            with_it = sorted(name for name, m in available().items() if "dropout" in inspect.signature(importlib.import_module(m).benchmark).parameters)
+            raise ConfigError(f"--modality-dropout does not apply to benchmark {args.dataset!r}; it sets the +moddrop variants of: {', '.join(with_it)}.")
+        if not 0.0 <= args.modality_dropout < 1.0:
+            raise ConfigError(f"--modality-dropout must be a probability in [0, 1); got {args.modality_dropout}.")
+        extra["dropout"] = args.modality_dropout
+    mod.benchmark(out_dir=out, data_dir=args.data_dir, quick=args.quick, fusions=fusions, train_cfg=cfg, seed=cfg.seed, **extra)
     print(f"results written to {out}/")
     return 0

@@ -1,0 +1,32 @@
+"""``mmfuse benchmark``: options reach the benchmark function; options that do not apply are refused."""
+
+from __future__ import annotations
+
+import pytest
+
+import mmfuse.benchmarks.avmnist_robustness as robustness_bench
+from mmfuse.cli import main
+
+
+def test_modality_dropout_reaches_the_robustness_benchmark(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_benchmark(out_dir=None, data_dir=None, quick=False, fusions=None, train_cfg=None, seed=0, data_options=None, dropout=0.3):
+        seen.update(out_dir=out_dir, fusions=fusions, dropout=dropout, quick=quick)
+        return []
+
+    monkeypatch.setattr(robustness_bench, "benchmark", fake_benchmark)
+    assert main(["benchmark", "avmnist_robustness", "--quick", "--fusions", "concat", "--modality-dropout", "0.5", "-o", str(tmp_path)]) == 0
+    assert seen == {"out_dir": str(tmp_path), "fusions": ["concat"], "dropout": 0.5, "quick": True}
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["benchmark", "avmnist", "--modality-dropout", "0.5"], ["does not apply", "'avmnist'", "avmnist_robustness"]),
+    (["benchmark", "avmnist_robustness", "--modality-dropout", "1.0"], ["[0, 1)", "1.0"]),
+])
+def test_modality_dropout_misuse_is_refused_in_one_line(argv, words, capsys):
+    assert main(argv) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    for w in words:
+        assert w in err, err

@@ -30,3 +30,28 @@ def test_modality_dropout_misuse_is_refused_in_one_line(argv, words, capsys):
     assert len(err.splitlines()) == 1, err
     for w in words:
         assert w in err, err
+
+
+def test_retrieval_methods_are_selected_by_their_own_names(monkeypatch, tmp_path):
+    import mmfuse.benchmarks.avmnist_retrieval as retrieval_bench
+
+    seen = {}
+    monkeypatch.setattr(retrieval_bench, "benchmark", lambda **kw: seen.update(fusions=kw["fusions"]) or [])
+    assert main(["benchmark", "avmnist_retrieval", "--quick", "--fusions", "contrastive_margin,subspace", "-o", str(tmp_path)]) == 0
+    assert seen == {"fusions": ["contrastive_margin", "subspace"]}
+
+
+def test_unknown_retrieval_method_is_refused_in_one_line(capsys):
+    assert main(["benchmark", "avmnist_retrieval", "--fusions", "concat"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    for w in ("'concat'", "avmnist_retrieval", "deep_cca", "subspace"):
+        assert w in err, err
+
+
+def test_retrieval_benchmark_refuses_unknown_methods_from_python(tmp_path):
+    import mmfuse.benchmarks.avmnist_retrieval as retrieval_bench
+    from mmfuse.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'nope'.*valid names: deep_cca"):
+        retrieval_bench.benchmark(out_dir=tmp_path, data_dir=tmp_path, fusions=["nope"])

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from mmfuse.config import ModelConfig, TrainConfig
+from mmfuse.errors import ConfigError
 from mmfuse.retrieval import POST_CCA_MAX_FIT, dataset_labels, embed, post_hoc_cca, random_ranking_metrics, retrieval_metrics
 
 QUICK = {"n_train": 3000, "n_val": 1000, "n_test": 2000}
@@ -50,6 +51,7 @@ OBJECTIVES = {
     "contrastive_margin": {"margin": {"objective": "contrastive_margin", "positive": "label"}},
     "subspace": {"task": {"objective": "cross_entropy"}, "subspace": {"objective": "subspace", "k": 16, "weight": 0.1}},
 }
+METHODS = tuple(OBJECTIVES)  # the names `--fusions` selects in this benchmark (the CLI checks them against this)
 CCA_COMPONENTS = 9  # classes - 1; for the raw-view CCA and for deep CCA's post-hoc linear CCA
 
 
@@ -92,6 +94,9 @@ def benchmark(out_dir: str | Path | None = "results/avmnist_retrieval", data_dir
     ``fusions`` names the trained methods to run (default: all of :data:`OBJECTIVES`); ``data_options``
     override the loader options (after :data:`DATA` and, with ``quick``, :data:`QUICK`).
     """
+    unknown = sorted(set(fusions or ()) - set(METHODS))
+    if unknown:
+        raise ConfigError(f"Unknown retrieval method(s) {', '.join(map(repr, unknown))}; valid names: {', '.join(METHODS)}.")
     from mmfuse.data.avmnist import load_avmnist
     from mmfuse.representation.cca import CCA
     from mmfuse.training.fit import fit

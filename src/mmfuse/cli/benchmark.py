@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", help="data folder (default: $MMFUSE_DATA_DIR, else ~/.cache/mmfuse/data, downloaded if absent)")
     p.add_argument("-o", "--out", default=None, help="results folder (default: results/<dataset>[-quick])")
     p.add_argument("--quick", action="store_true", help="small subset and few epochs (minutes on 2 CPU cores)")
-    p.add_argument("--fusions", help="comma-separated fusion names (default: every registered one)")
+    p.add_argument("--fusions", help="comma-separated fusion names (default: every registered one); avmnist_retrieval: its methods (deep_cca, infonce, contrastive_margin, subspace)")
     p.add_argument("--modality-dropout", type=float, metavar="P", help="avmnist_robustness: modality-dropout rate of the +moddrop variants (default 0.3)")
     add_train_args(p)
     p.set_defaults(func=run)
@@ -54,8 +54,12 @@ def run(args: argparse.Namespace) -> int:
     cfg = train_config_from_args(args, dict(mod.DEFAULTS["quick" if args.quick else "full"]))
     out = args.out or f"results/{args.dataset}{'-quick' if args.quick else ''}"
     fusions = [f.strip() for f in args.fusions.split(",")] if args.fusions else None
+    methods = getattr(mod, "METHODS", None)  # benchmarks whose --fusions names are not fusions (e.g. retrieval objectives)
     for f in fusions or []:
-        FUSIONS.get(f)  # unknown names fail here with the list of valid ones
+        if methods is None:
+            FUSIONS.get(f)  # unknown names fail here with the list of valid ones
+        elif f not in methods:
+            raise ConfigError(f"--fusions: {f!r} is not a method of benchmark {args.dataset!r}; valid names: {', '.join(methods)}.")
     extra = {}
     if getattr(args, "modality_dropout", None) is not None:
         if "dropout" not in inspect.signature(mod.benchmark).parameters:

@@ -38,6 +38,42 @@ def synthetic_problem(n: int = 600, seed: int = 0, classes: int = 3):
     return TensorMultimodalDataset({"a": a, "b": b}, y)
 
 
+SYNTHETIC_ENCODERS = {"a": {"name": "mlp", "in_dim": 5, "out_dim": 8, "hidden": [16]}, "b": {"name": "mlp", "in_dim": 7, "out_dim": 8, "hidden": [16]}}
+
+
+def fit_synthetic_model_dir(out: Path, n: int, n_train: int, n_val: int, seed: int, train_cfg):
+    """Train a small model on :func:`synthetic_problem` and save it to ``out`` as the dataset "synthetic".
+
+    Returns ``(out, splits)``: train / val / test are consecutive slices of the problem, so a test can make
+    the data registry answer "synthetic" with these splits (:func:`serve_synthetic_splits`).
+    """
+    from mmfuse.config import ModelConfig
+    from mmfuse.data.base import DatasetSpec, Splits
+    from mmfuse.training import fit
+
+    ds = synthetic_problem(n=n, seed=seed)
+    sub = lambda a, b: torch.utils.data.Subset(ds, range(a, b))  # noqa: E731
+    splits = Splits(sub(0, n_train), sub(n_train, n_train + n_val), sub(n_train + n_val, n), DatasetSpec("synthetic", "classification", 3, SYNTHETIC_ENCODERS))
+    fit(ModelConfig(encoders=SYNTHETIC_ENCODERS, num_outputs=3), train_cfg, splits.train, splits.val, out_dir=out,
+        extra_meta={"dataset": "synthetic", "data_options": {"n": n}})
+    return out, splits
+
+
+def serve_synthetic_splits(monkeypatch, splits) -> list:
+    """Make the data registry answer "synthetic" with ``splits``; returns the list of (name, options) it was asked for."""
+    import mmfuse.data.registry as reg
+
+    calls = []
+
+    def load_dataset(name, data_dir=None, **options):
+        calls.append((name, options))
+        assert name == "synthetic"
+        return splits
+
+    monkeypatch.setattr(reg, "load_dataset", load_dataset)
+    return calls
+
+
 @pytest.fixture
 def synthetic():
     torch.manual_seed(0)

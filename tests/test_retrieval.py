@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from mmfuse.errors import ConfigError
 from mmfuse.retrieval import random_ranking_metrics, rank, ranking_metrics, retrieval_metrics
@@ -111,40 +110,23 @@ def test_random_ranking_baseline_matches_the_closed_form():
 
 # ---- mmfuse embed / mmfuse retrieve on a tiny model ---------------------------------------------
 
-ENC = {"a": {"name": "mlp", "in_dim": 5, "out_dim": 8, "hidden": [16]}, "b": {"name": "mlp", "in_dim": 7, "out_dim": 8, "hidden": [16]}}
-
-
 @pytest.fixture(scope="module")
 def retrieval_model(tmp_path_factory):
     """An InfoNCE model with 4-d projection heads on the synthetic problem (40 epochs, about 2 s)."""
-    from conftest import synthetic_problem
+    from conftest import fit_synthetic_model_dir
 
-    from mmfuse.config import ModelConfig, TrainConfig
-    from mmfuse.data.base import DatasetSpec, Splits
-    from mmfuse.training import fit
+    from mmfuse.config import TrainConfig
 
-    ds = synthetic_problem(n=400, seed=5)
-    sub = lambda a, b: torch.utils.data.Subset(ds, range(a, b))  # noqa: E731
-    splits = Splits(sub(0, 300), sub(300, 340), sub(340, 400), DatasetSpec("synthetic", "classification", 3, ENC))
-    out = tmp_path_factory.mktemp("retrieve") / "model"
     objectives = {"infonce": {"objective": "infonce", "proj_dim": 4}}
-    fit(ModelConfig(encoders=ENC, num_outputs=3), TrainConfig(objectives=objectives, max_epochs=40, lr=1e-2, patience=40, batch_size=64, progress_bar=False, monitor="loss"),
-        splits.train, splits.val, out_dir=out, extra_meta={"dataset": "synthetic", "data_options": {"n": 400}})
-    return out, splits
+    cfg = TrainConfig(objectives=objectives, max_epochs=40, lr=1e-2, patience=40, batch_size=64, progress_bar=False, monitor="loss")
+    return fit_synthetic_model_dir(tmp_path_factory.mktemp("retrieve") / "model", n=400, n_train=300, n_val=40, seed=5, train_cfg=cfg)
 
 
 @pytest.fixture
 def synthetic_registry(retrieval_model, monkeypatch):
-    import mmfuse.data.registry as reg
+    from conftest import serve_synthetic_splits
 
-    calls = []
-
-    def load_dataset(name, data_dir=None, **options):
-        calls.append((name, options))
-        return retrieval_model[1]
-
-    monkeypatch.setattr(reg, "load_dataset", load_dataset)
-    return calls
+    return serve_synthetic_splits(monkeypatch, retrieval_model[1])
 
 
 def test_embed_command_writes_the_projected_embeddings(retrieval_model, synthetic_registry, tmp_path, capsys):

@@ -3,43 +3,25 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from mmfuse.cli import main
-from mmfuse.config import ModelConfig, TrainConfig
-from mmfuse.data.base import DatasetSpec, Splits
-from mmfuse.training import fit
-
-ENC = {"a": {"name": "mlp", "in_dim": 5, "out_dim": 8, "hidden": [16]}, "b": {"name": "mlp", "in_dim": 7, "out_dim": 8, "hidden": [16]}}
+from mmfuse.config import TrainConfig
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    from conftest import synthetic_problem
+    from conftest import fit_synthetic_model_dir
 
-    ds = synthetic_problem(n=300, seed=2)
-    sub = lambda a, b: torch.utils.data.Subset(ds, range(a, b))  # noqa: E731
-    splits = Splits(sub(0, 200), sub(200, 250), sub(250, 300), DatasetSpec("synthetic", "classification", 3, ENC))
-    out = tmp_path_factory.mktemp("cli") / "model"
-    fit(ModelConfig(encoders=ENC, num_outputs=3), TrainConfig(max_epochs=1, batch_size=64, progress_bar=False), splits.train, splits.val,
-        out_dir=out, extra_meta={"dataset": "synthetic", "data_options": {"n": 300}})
-    return out, splits
+    cfg = TrainConfig(max_epochs=1, batch_size=64, progress_bar=False)
+    return fit_synthetic_model_dir(tmp_path_factory.mktemp("cli") / "model", n=300, n_train=200, n_val=50, seed=2, train_cfg=cfg)
 
 
 @pytest.fixture
 def registry(saved, monkeypatch):
     """The data registry answers 'synthetic' with the splits above, and records the options it got."""
-    import mmfuse.data.registry as reg
+    from conftest import serve_synthetic_splits
 
-    calls = []
-
-    def load_dataset(name, data_dir=None, **options):
-        calls.append((name, options))
-        assert name == "synthetic"
-        return saved[1]
-
-    monkeypatch.setattr(reg, "load_dataset", load_dataset)
-    return calls
+    return serve_synthetic_splits(monkeypatch, saved[1])
 
 
 def test_report_of_a_model_dir_reloads_its_dataset(saved, registry, tmp_path, capsys):

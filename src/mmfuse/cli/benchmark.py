@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", default=None, help="results folder (default: results/<dataset>[-quick])")
     p.add_argument("--quick", action="store_true", help="small subset and few epochs (minutes on 2 CPU cores)")
     p.add_argument("--fusions", help="comma-separated fusion names (default: every registered one); avmnist_retrieval: its methods (deep_cca, infonce, contrastive_margin, subspace)")
-    p.add_argument("--modality-dropout", type=float, metavar="P", help="avmnist_robustness: modality-dropout rate of the +moddrop variants (default 0.3)")
+    p.add_argument("--modality-dropout", type=float, metavar="P", help="avmnist_robustness: modality-dropout rate of the +moddrop variants (default 0.5)")
     add_train_args(p)
     p.set_defaults(func=run)
 

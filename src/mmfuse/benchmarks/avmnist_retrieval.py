@@ -51,7 +51,7 @@ OBJECTIVES = {
     "contrastive_margin": {"margin": {"objective": "contrastive_margin", "positive": "label"}},
     "subspace": {"task": {"objective": "cross_entropy"}, "subspace": {"objective": "subspace", "k": 16, "weight": 0.1}},
 }
-METHODS = tuple(OBJECTIVES)  # the names `--fusions` selects in this benchmark (the CLI checks them against this)
+METHODS = tuple(OBJECTIVES)  # the names `--fusions` selects here; benchmark() refuses others (so the CLI skips its fusion-name check)
 CCA_COMPONENTS = 9  # classes - 1; for the raw-view CCA and for deep CCA's post-hoc linear CCA
 
 
@@ -96,7 +96,7 @@ def benchmark(out_dir: str | Path | None = "results/avmnist_retrieval", data_dir
     """
     unknown = sorted(set(fusions or ()) - set(METHODS))
     if unknown:
-        raise ConfigError(f"Unknown retrieval method(s) {', '.join(map(repr, unknown))}; valid names: {', '.join(METHODS)}.")
+        raise ConfigError(f"Unknown method(s) {', '.join(map(repr, unknown))} of benchmark 'avmnist_retrieval'; valid names: {', '.join(METHODS)}.")
     from mmfuse.data.avmnist import load_avmnist
     from mmfuse.representation.cca import CCA
     from mmfuse.training.fit import fit

@@ -2,8 +2,7 @@
 
 Protocol: the encoders and training settings of :mod:`mmfuse.benchmarks.avmnist` on a seeded subset of
 AV-MNIST (10,000 train / 2,000 validation / 2,000 test pairs, at most 10 epochs, patience 3; ``--quick``: 5
-and 2); each fusion method is
-trained twice with the same seed and settings, once plain (``<fusion>``) and once with modality
+and 2); each fusion method is trained twice with the same seed and settings, once plain (``<fusion>``) and once with modality
 dropout ``p`` per modality (``<fusion>+moddrop``; Neverova et al., ModDrop, TPAMI 2016, see
 :mod:`mmfuse.models.missing`), plus the image-only and audio-only baselines. Every model is then
 measured on the same test samples (:mod:`mmfuse.evaluation.robustness`):

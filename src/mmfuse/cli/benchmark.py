@@ -15,7 +15,7 @@ import pkgutil
 from pathlib import Path
 
 import mmfuse.benchmarks as benchmarks_pkg
-from mmfuse.cli._common import add_train_args, train_config_from_args
+from mmfuse.cli._common import add_train_args, missing_modality_options, train_config_from_args
 from mmfuse.errors import ConfigError
 
 
@@ -54,20 +54,15 @@ def run(args: argparse.Namespace) -> int:
     cfg = train_config_from_args(args, dict(mod.DEFAULTS["quick" if args.quick else "full"]))
     out = args.out or f"results/{args.dataset}{'-quick' if args.quick else ''}"
     fusions = [f.strip() for f in args.fusions.split(",")] if args.fusions else None
-    methods = getattr(mod, "METHODS", None)  # benchmarks whose --fusions names are not fusions (e.g. retrieval objectives)
-    for f in fusions or []:
-        if methods is None:
+    if not hasattr(mod, "METHODS"):  # a benchmark with its own METHODS (e.g. retrieval objectives) checks the names itself
+        for f in fusions or []:
             FUSIONS.get(f)  # unknown names fail here with the list of valid ones
-        elif f not in methods:
-            raise ConfigError(f"--fusions: {f!r} is not a method of benchmark {args.dataset!r}; valid names: {', '.join(methods)}.")
     extra = {}
     if getattr(args, "modality_dropout", None) is not None:
         if "dropout" not in inspect.signature(mod.benchmark).parameters:
             with_it = sorted(name for name, m in available().items() if "dropout" in inspect.signature(importlib.import_module(m).benchmark).parameters)
             raise ConfigError(f"--modality-dropout does not apply to benchmark {args.dataset!r}; it sets the +moddrop variants of: {', '.join(with_it)}.")
-        if not 0.0 <= args.modality_dropout < 1.0:
-            raise ConfigError(f"--modality-dropout must be a probability in [0, 1); got {args.modality_dropout}.")
-        extra["dropout"] = args.modality_dropout
+        extra["dropout"] = missing_modality_options(args)["modality_dropout"]  # refuses rates outside [0, 1)
     mod.benchmark(out_dir=out, data_dir=args.data_dir, quick=args.quick, fusions=fusions, train_cfg=cfg, seed=cfg.seed, **extra)
     print(f"results written to {out}/")
     return 0

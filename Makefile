@@ -23,10 +23,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 install: $(VENV)/.installed
 
 demo: install
-	$(VENV)/bin/mmfuse benchmark avmnist
+	$(VENV)/bin/mmfuse benchmark avmnist --overwrite
 
 demo-quick: install
-	$(VENV)/bin/mmfuse benchmark avmnist --quick
+	$(VENV)/bin/mmfuse benchmark avmnist --quick --overwrite
 
 # Debian's chromium renders the HTML report in the report test (skipped, with a reason, if it cannot be installed).
 chromium:

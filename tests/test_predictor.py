@@ -75,7 +75,7 @@ def test_fit_evaluate_predict_reload(trained, digits, cache_dir, tmp_path):
     assert len(first) == 80 and list(first.columns) == ["prediction"] + [f"prob_{d}" for d in range(10)] + ["notes"]
     assert np.allclose(first.filter(like="prob_").sum(axis=1), 1, atol=1e-5) and (first["notes"] == "").all()
     trained.save(tmp_path / "model")
-    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == sorted(FILES)
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == sorted([*FILES, "mmfuse.json"])
     again = MultimodalPredictor.load(tmp_path / "model", cache_dir=cache_dir)
     second = again.predict(digits / "test.csv")
     assert second.equals(first)  # identical outputs after reloading
@@ -111,7 +111,7 @@ def test_bad_rows_are_predicted_from_the_other_modalities(trained, digits):
 
 
 def test_atomic_save_keeps_the_previous_model(tmp_path, monkeypatch):
-    import mmfuse.training.serialization as ser
+    from mmfuse import files
 
     rng = np.random.default_rng(0)
     df = pd.DataFrame({"a": rng.normal(size=80), "b": rng.choice(["x", "y"], 80), "y": rng.integers(0, 2, 80)})
@@ -122,9 +122,9 @@ def test_atomic_save_keeps_the_previous_model(tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise KeyboardInterrupt("simulated crash")
 
-    monkeypatch.setattr(ser.os, "replace", crash)
+    monkeypatch.setattr(files, "_exchange", crash)
     with pytest.raises(KeyboardInterrupt):
-        p.save(tmp_path / "m")
+        p.save(tmp_path / "m", overwrite=True)
     monkeypatch.undo()
     assert MultimodalPredictor.load(tmp_path / "m").predict(df).equals(before)
     assert not [x.name for x in tmp_path.iterdir() if x.name.startswith(".")]  # no temporary folder left
@@ -139,7 +139,7 @@ def test_refusals(tmp_path):
     with pytest.raises(DataError, match="Target column 'z' is not in the table"):
         MultimodalPredictor(target="z", progress=False).fit(df)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match="is not a table model directory"):
+    with pytest.raises(DataError, match="has no mmfuse.json: it is not an mmfuse model"):
         MultimodalPredictor.load(tmp_path / "empty")
     with pytest.raises(MmfuseError, match="not trained"):
         MultimodalPredictor(target="y").predict(df)

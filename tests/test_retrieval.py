@@ -192,7 +192,9 @@ def test_retrieve_with_post_cca_compares_in_the_canonical_space_of_the_training_
     assert got["model"] == retrieval_metrics(za, zb, labels, labels) and got["post_cca_components"] == 2
     assert "2-component linear CCA space" in capsys.readouterr().out
     # an InfoNCE model is compared in its own space by default; too many components is one clear line
-    assert main(["retrieve", str(model_dir), "--query", "a", "--gallery", "b", "-o", str(out)]) == 0
+    assert main(["retrieve", str(model_dir), "--query", "a", "--gallery", "b", "-o", str(out)]) == 2  # never replaced silently
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert main(["retrieve", str(model_dir), "--query", "a", "--gallery", "b", "-o", str(out), "--overwrite"]) == 0
     assert json.loads(out.read_text())["post_cca_components"] == 0
     capsys.readouterr()
     assert main(["retrieve", str(model_dir), "--query", "a", "--gallery", "b", "--post-cca", "5"]) == 2

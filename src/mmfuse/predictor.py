@@ -27,18 +27,23 @@ from mmfuse.config import ModelConfig, TrainConfig, from_dict, load_mapping
 from mmfuse.data.base import DatasetSpec, Splits
 from mmfuse.errors import ConfigError, DataError
 from mmfuse.tabular import EmbeddingCache, Schema, TableData, TablePipeline, read_table, resolve_schema
-from mmfuse.tabular.readers import Issue
+from mmfuse.tabular.readers import Issue, Limits
 
 TRAIN_DEFAULTS = {"max_epochs": 20, "batch_size": 64, "patience": 4}  # TrainConfig fields the table API changes
 FILES = ("model.safetensors", "config.json", "schema.json", "labels.json", "metrics.json", "summary.txt")
 
 
 def _table(table: Any) -> tuple[Any, Path | None]:
+    """``(frame with positions 0..N-1 as index, folder of the table file or None)``; a table with no row is refused."""
     import pandas as pd
 
     if isinstance(table, pd.DataFrame):
-        return table.reset_index(drop=True), None
-    return read_table(table).reset_index(drop=True), Path(table).resolve().parent
+        df, folder, name = table.reset_index(drop=True), None, "The DataFrame"
+    else:
+        df, folder, name = read_table(table).reset_index(drop=True), Path(table).resolve().parent, f"Table {str(table)!r}"
+    if len(df) == 0:
+        raise DataError(f"{name} has no data rows (only a header); give a table with at least one row.")
+    return df, folder
 
 
 def split_rows(y: list[Any] | None, n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -67,7 +72,11 @@ class MultimodalPredictor:
         target: column to predict.
         fusion: registered fusion method (``mmfuse list fusions``).
         schema: schema file path or mapping overriding the inferred one (see :mod:`mmfuse.tabular.schema`).
-        base_dir: folder of relative paths; when given, paths outside it are refused (default: the table's folder).
+        base_dir: folder that relative paths start from (default: the table file's folder; for a DataFrame, the
+            working folder).
+        allow_outside: read paths that leave that folder (symlinks followed). Default: refused (as the row's
+            issue) for table files and with ``base_dir``, so a table cannot make mmfuse read any file the user
+            can; allowed for a DataFrame without ``base_dir``, whose paths the calling code wrote.
         time_limit: seconds of training; the best checkpoint so far is kept.
         val_fraction: validation share carved from the table when no ``val_table`` is given.
         drop_missing_target: leave out (and report) rows without a target instead of refusing the table.
@@ -75,6 +84,8 @@ class MultimodalPredictor:
         use_cache: ``False`` recomputes every embedding.
         train: extra :class:`~mmfuse.config.TrainConfig` fields (``max_epochs``, ``batch_size``, ``lr``, ...).
         model: extra :class:`~mmfuse.config.ModelConfig` fields (``hidden``, ``modality_dropout``, ...).
+        limits: :class:`~mmfuse.tabular.readers.Limits` (or its fields as a mapping): bytes per file, pixels per
+            image; a cell beyond them is that row's issue.
     """
 
     def __init__(
@@ -83,6 +94,7 @@ class MultimodalPredictor:
         fusion: str = "concat",
         schema: str | Path | dict[str, Any] | None = None,
         base_dir: str | Path | None = None,
+        allow_outside: bool = False,
         time_limit: float | None = None,
         val_fraction: float = 0.15,
         drop_missing_target: bool = False,
@@ -92,13 +104,15 @@ class MultimodalPredictor:
         seed: int = 0,
         train: dict[str, Any] | TrainConfig | None = None,
         model: dict[str, Any] | None = None,
+        limits: Limits | dict[str, Any] | None = None,
     ) -> None:
         self.target, self.fusion, self.schema_override = target, fusion, schema
-        self.base_dir, self.time_limit, self.val_fraction = base_dir, time_limit, val_fraction
+        self.base_dir, self.allow_outside, self.time_limit, self.val_fraction = base_dir, allow_outside, time_limit, val_fraction
         self.drop_missing_target, self.progress, self.seed = drop_missing_target, progress, seed
         self.cache = EmbeddingCache(cache_dir, enabled=use_cache)
         self.train_options = train.to_dict() if isinstance(train, TrainConfig) else dict(train or {})
         self.model_options = dict(model or {})
+        self.limits = limits if isinstance(limits, Limits) else Limits(**{k: v for k, v in dict(limits or {}).items() if v is not None})
         self.pipeline: TablePipeline | None = None
         self.model = None
         self.meta: dict[str, Any] = {}
@@ -111,8 +125,9 @@ class MultimodalPredictor:
         if isinstance(override, (str, Path)):
             override = load_mapping(override)
         schema = resolve_schema(df, self.target, override)
-        base = Path(self.base_dir) if self.base_dir is not None else (folder or Path.cwd())
-        return TablePipeline(schema, base, restrict=self.base_dir is not None, cache=self.cache, progress=self.progress)
+        pipe = TablePipeline(schema, cache=self.cache, progress=self.progress, limits=self.limits)
+        self._set_base(folder, pipe)
+        return pipe
 
     def infer_schema(self, table: Any) -> Schema:
         """The schema ``fit`` would use on ``table`` (inferred, then overridden by the schema file)."""
@@ -158,6 +173,7 @@ class MultimodalPredictor:
         for name in ("train", "val"):
             if len(data[name].rows) == 0:
                 raise DataError(f"The {name} part has no row; give a larger table (or a --val-table).")
+        _refuse_unusable_modalities(data["train"], pipe)
         task = pipe.schema.task
         classes = pipe.target_state.get("classes", [])
         spec = DatasetSpec(
@@ -176,30 +192,40 @@ class MultimodalPredictor:
         return from_dict(TrainConfig, {**base, **{k: v for k, v in self.train_options.items() if v is not None}})
 
     # ------------------------------------------------------------------ fit / predict
-    def fit(self, table: Any, val_table: Any = None) -> "MultimodalPredictor":
-        """Train on ``table`` (a DataFrame or a CSV/Parquet path); validation on ``val_table`` or a carved part."""
+    def fit(self, table: Any, val_table: Any = None, checkpoint_dir: str | Path | None = None) -> "MultimodalPredictor":
+        """Train on ``table`` (a DataFrame or a CSV/Parquet path); validation on ``val_table`` or a carved part.
+
+        Training on several processes (``train={"devices": 2, "strategy": "ddp"}``) needs ``checkpoint_dir``, a
+        path every process can reach (the CLI passes the output folder; the checkpoints live beside it); every
+        process returns a trained predictor, and ``meta["global_rank"]`` says which one should save.
+        """
         from mmfuse.training.fit import fit
 
         t0 = time.perf_counter()
         splits, data = self.prepare(table, val_table)
         encode_s = time.perf_counter() - t0
         model_cfg, train_cfg = self.model_config(splits.spec), self.train_config()
-        result = fit(model_cfg, train_cfg, splits.train, splits.val)
+        result = fit(model_cfg, train_cfg, splits.train, splits.val, checkpoint_dir=checkpoint_dir)
         self.model = result.model
         self.meta = {
             "model": result.model_cfg.to_dict(), "train": train_cfg.to_dict(), "history": result.history,
             "train_time_s": result.train_time_s, "encode_time_s": encode_s, "best_val": result.best_score, "epochs": result.epochs_run,
-            "rows": {k: int(len(v.rows)) for k, v in data.items()}, "kind": "mmfuse-table-predictor",
+            "rows": {k: int(len(v.rows)) for k, v in data.items()}, "kind": "mmfuse-table-predictor", "global_rank": result.global_rank,
         }
         val = self._report(data["val"], contributions=False)
-        self.metrics = {"validation": val["metrics"], "rows": self.meta["rows"], "cache": {"hits": self.cache.hits, "misses": self.cache.misses},
-                        "issues": {"train": data["train"].issue_counts(), "val": data["val"].issue_counts(), "target": len(self.fit_issues)}}
+        self.metrics = {"validation": val["metrics"], "rows": self.meta["rows"], "cache": {"hits": self.cache.hits, "misses": self.cache.misses, "repaired": self.cache.repaired},
+                        "issues": {"train": data["train"].issue_counts(), "val": data["val"].issue_counts(), "target": len(self.fit_issues)},
+                        "issue_log": [it.to_dict() for it in sorted(self.fit_issues + data["train"].issues + data["val"].issues, key=lambda it: (it.row, it.column))[:200]]}
         return self
 
-    def _set_base(self, folder: Path | None) -> None:
-        """Relative paths start at ``base_dir`` when given, else at the folder of the table being read."""
-        if self.pipeline is not None and self.base_dir is None:
-            self.pipeline.base_dir = folder or Path.cwd()
+    def _set_base(self, folder: Path | None, pipe: TablePipeline | None = None) -> None:
+        """Relative paths start at ``base_dir`` when given, else at the folder of the table being read (``folder``,
+        ``None`` for a DataFrame); the path policy of the class docstring follows."""
+        pipe = pipe or self.pipeline
+        if pipe is None:
+            return
+        pipe.base_dir = Path(self.base_dir) if self.base_dir is not None else (folder or Path.cwd())
+        pipe.restrict = not self.allow_outside and (self.base_dir is not None or folder is not None)
 
     def _require(self) -> TablePipeline:
         if self.model is None or self.pipeline is None:
@@ -220,12 +246,18 @@ class MultimodalPredictor:
             return 1.0 / (1.0 + np.exp(-pred))
         return self.pipeline.decode_prediction(pred)
 
-    def predict(self, table: Any) -> Any:
-        """A DataFrame with one row per table row: ``prediction``, ``prob_<class>`` columns (classification /
-        multi-label) and ``notes`` naming any modality that was missing or unreadable (or repaired)."""
+    def predict(self, table: Any, with_ids: bool = False) -> Any:
+        """A DataFrame with one row per table row, in the table's order: ``prediction``, ``prob_<class>`` columns
+        (classification / multi-label) and ``notes`` naming any modality that was missing or unreadable (or repaired).
+
+        A DataFrame's own index is kept (``df["pred"] = p.predict(df)["prediction"]`` lands on the right rows,
+        whatever the index). ``with_ids`` puts the table's id columns first (the columns the schema reads as
+        identifiers), or ``row`` (0-based position, header excluded) when it has none: what the CLI writes.
+        """
         import pandas as pd
 
         pipe = self._require()
+        index = table.index if isinstance(table, pd.DataFrame) else None
         df, folder = _table(table)
         self._set_base(folder)
         data = pipe.transform(df, with_target=False)
@@ -241,6 +273,12 @@ class MultimodalPredictor:
         for k, c in enumerate(classes):
             frame[f"prob_{c}"] = out[:, k]
         frame["notes"] = data.notes(len(df))
+        if with_ids:
+            ids = [c for c, k in pipe.schema.columns.items() if k == "id" and c in df.columns]
+            front = df[ids].copy() if ids else pd.DataFrame({"row": np.arange(len(df))})
+            frame = pd.concat([front.reset_index(drop=True), frame.drop(columns=[c for c in ids if c in frame.columns])], axis=1)
+        if index is not None:
+            frame.index = index
         return frame
 
     def evaluate(self, table: Any) -> dict[str, Any]:
@@ -282,11 +320,12 @@ class MultimodalPredictor:
         return report
 
     # ------------------------------------------------------------------ save / load
-    def save(self, path: str | Path) -> Path:
-        """Write the model directory atomically (one :func:`~mmfuse.training.serialization.write_atomic_dir` call)."""
+    def save(self, path: str | Path, overwrite: bool = False, inputs: Any = ()) -> Path:
+        """Write the model directory crash-safely (:func:`mmfuse.files.write_dir`; an earlier model at ``path`` is
+        replaced only with ``overwrite``, and ``path`` may never be or contain one of ``inputs``)."""
         from safetensors.torch import save
 
-        from mmfuse.training.serialization import write_atomic_dir
+        from mmfuse.files import write_dir
 
         pipe = self._require()
         state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
@@ -298,7 +337,7 @@ class MultimodalPredictor:
             "metrics.json": _dumps(self.metrics),
             "summary.txt": self.summary(),
         }
-        return write_atomic_dir(path, files)
+        return write_dir(path, files, kind="model", overwrite=overwrite, inputs=inputs)
 
     def summary(self) -> str:
         pipe = self._require()
@@ -312,30 +351,58 @@ class MultimodalPredictor:
         return "\n".join(lines) + "\n"
 
     @classmethod
-    def load(cls, path: str | Path, base_dir: str | Path | None = None, cache_dir: str | Path | None = None, progress: bool = False) -> "MultimodalPredictor":
+    def load(
+        cls,
+        path: str | Path,
+        base_dir: str | Path | None = None,
+        cache_dir: str | Path | None = None,
+        progress: bool = False,
+        limits: Limits | dict[str, Any] | None = None,
+        allow_outside: bool = False,
+    ) -> "MultimodalPredictor":
         """Rebuild a saved predictor (JSON + safetensors only; nothing is unpickled)."""
-        from safetensors.torch import load_file
-
-        from mmfuse.models.builder import build_model
+        from mmfuse.training.serialization import build_saved_model, load_state, read_config
 
         path = Path(path)
+        meta = read_config(path)  # the manifest's check of every file first
         missing = [f for f in FILES if not (path / f).is_file()]
         if missing:
             raise DataError(f"{str(path)!r} is not a table model directory (missing {', '.join(missing)}); pass the folder written by 'mmfuse fit'.")
         try:
-            meta = json.loads((path / "config.json").read_text())
             schema = Schema.from_dict(json.loads((path / "schema.json").read_text()))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise DataError(f"{str(path / 'schema.json')!r} is malformed ({type(exc).__name__}: {str(exc)[:80]}); write the model again with 'mmfuse fit'.") from None
+        try:
             state = json.loads((path / "labels.json").read_text())
             metrics = json.loads((path / "metrics.json").read_text())
-        except (ValueError, KeyError) as exc:
-            raise DataError(f"Model directory {str(path)!r} has a malformed JSON file ({exc}); write it again with 'mmfuse fit'.") from exc
-        self = cls(target=schema.target, fusion=meta["model"]["fusion"], base_dir=base_dir, cache_dir=cache_dir, progress=progress)
-        self.pipeline = TablePipeline(schema, Path(base_dir) if base_dir else Path.cwd(), restrict=base_dir is not None, cache=self.cache, progress=progress).load_state(state)
-        self.model = build_model(from_dict(ModelConfig, meta["model"]))
-        self.model.load_state_dict(load_file(str(path / "model.safetensors")))
+            self = cls(target=schema.target, fusion=meta["model"]["fusion"], base_dir=base_dir, allow_outside=allow_outside, cache_dir=cache_dir,
+                       progress=progress, limits=limits)
+            self.pipeline = TablePipeline(schema, cache=self.cache, progress=progress, limits=self.limits).load_state(state)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise DataError(f"{str(path / 'labels.json')!r} is malformed ({type(exc).__name__}: {str(exc)[:80]}); write the model again with 'mmfuse fit'.") from None
+        self.model = build_saved_model(path, meta)
+        load_state(self.model, path / "model.safetensors")
         self.model.eval()
         self.meta, self.metrics = meta, metrics
         return self
+
+
+def _refuse_unusable_modalities(train: TableData, pipe: TablePipeline) -> None:
+    """A modality that no training row could use is refused (one sentence with the most common reason);
+    anything less is a per-row issue, counted and reported."""
+    n = len(train.rows)
+    for name, mask in train.dataset.masks.items():
+        if n and not bool(mask.any()):
+            cols = pipe.state[name]["columns"]
+            reasons: dict[str, int] = {}
+            for it in train.issues:
+                if it.column in cols or it.column.startswith(f"{cols[0]}.."):
+                    reasons[it.reason] = reasons.get(it.reason, 0) + 1
+            top = max(reasons, key=lambda r: reasons[r]) if reasons else "no value"
+            raise DataError(
+                f"Column {cols[0]!r} (modality {name!r}) has no usable value in any of the {n} training rows (most often: {top}); "
+                "fix the paths or values, or drop the column in a schema."
+            )
 
 
 def _label_value(key: str) -> Any:

@@ -43,7 +43,7 @@ def test_random_baseline_is_at_chance(retrieval_run):
 
 def test_results_files_and_models_are_written(retrieval_run):
     out, rows = retrieval_run
-    assert sorted(p.name for p in out.iterdir()) == ["models", "results.csv", "results.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["mmfuse.json", "models", "results.csv", "results.json"]
     meta = json.loads((out / "results.json").read_text())
     assert meta["rows"] == rows and meta["n_queries"] == 200 and meta["gallery"] == 300
     assert meta["data_options"] == {"audio_format": "logmel", **TINY}

@@ -30,7 +30,7 @@ def test_rows_are_the_four_image_sources(vae_run):
 
 def test_results_and_grid_are_written(vae_run):
     out, rows = vae_run
-    assert sorted(p.name for p in out.iterdir()) == ["generated_from_audio.png", "results.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["generated_from_audio.png", "mmfuse.json", "results.json"]
     assert (out / "generated_from_audio.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     meta = json.loads((out / "results.json").read_text())
     assert meta["rows"] == rows and meta["n_train"] == 256 and meta["n_test"] == 200

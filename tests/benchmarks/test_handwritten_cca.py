@@ -44,7 +44,7 @@ def test_baselines_and_pairwise_cca_use_the_best_training_views(cca_run):
 
 def test_results_files_are_written_and_agree(cca_run):
     out, rows = cca_run
-    assert sorted(p.name for p in out.iterdir()) == ["leaderboard.png", "results.csv", "results.json"]  # no temporary files
+    assert sorted(p.name for p in out.iterdir()) == ["leaderboard.png", "mmfuse.json", "results.csv", "results.json"]  # no temporary files
     meta = json.loads((out / "results.json").read_text())
     assert meta["dataset"] == "handwritten" and [r["method"] for r in meta["rows"]] == list(rows)
     with open(out / "results.csv") as fh:

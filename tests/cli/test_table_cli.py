@@ -58,7 +58,8 @@ def test_fit_evaluate_predict(table, tmp_path, capsys):
     rc, out, _ = run(capsys, "predict", tmp_path / "m", table / "test.csv", "-o", tmp_path / "pred.parquet")
     pred = pd.read_parquet(tmp_path / "pred.parquet")
     assert rc == 0 and len(pred) == 30 and set(pred["prediction"]) <= {"class0", "class1", "class2"}
-    assert list(pred.columns) == ["prediction", "prob_class0", "prob_class1", "prob_class2", "notes"]
+    assert list(pred.columns) == ["row", "prediction", "prob_class0", "prob_class1", "prob_class2", "notes"]
+    assert pred["row"].tolist() == list(range(30))  # the table's order, and which row each prediction is for
 
 
 def test_compare_prints_a_leaderboard(table, tmp_path, capsys):
@@ -78,10 +79,10 @@ def write(tmp_path, df, name="t.csv"):
     [
         (lambda d: d, ["--target", "nope"], "Target column 'nope' is not in the table"),
         (lambda d: d.assign(label="same"), [], "single class"),
-        (lambda d: d.assign(label=[None, None] + d["label"].tolist()[2:]), [], r"empty in 2 row\(s\) \(0, 1\)"),
+        (lambda d: d.assign(label=[None, None] + d["label"].tolist()[2:]), [], r"empty \(or infinite\) in 2 row\(s\) \(0, 1\)"),
         (lambda d: d, ["--fusion", "concatt"], "Unknown fusion 'concatt'"),
-        (lambda d: d.assign(track=["../outside.npy"] + d["track"].tolist()[1:]), ["--base-dir", "BASE"], "Row 0, column 'track': path '../outside.npy' points outside the base directory"),
-        (lambda d: d, ["--schema", "SCHEMA"], "Column 'kind' is declared numeric in the schema but row 0 holds"),
+        (lambda d: d.assign(track=["../outside.npy"] * len(d)), ["--base-dir", "BASE"], "No readable .npy file in sequence column 'track'"),
+        (lambda d: d, ["--schema", "SCHEMA"], "Column 'kind' is declared numeric in the schema but only 0% of its cells are numbers"),
     ],
 )
 def test_refusals_are_one_line(table, tmp_path, capsys, change, extra, message):

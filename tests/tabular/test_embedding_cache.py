@@ -53,3 +53,17 @@ def test_corrupt_entry_is_recomputed(tmp_path):
     again = EmbeddingCache(tmp_path)
     assert again.lookup("enc", ["a"], lambda idx: np.full((len(idx), 2), 2.0)).tolist() == [[2.0, 2.0]]
     assert again.misses == 1
+
+
+def test_a_torn_or_foreign_entry_is_recomputed_and_counted(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    cache.lookup("enc", ["a", "b", "c"], lambda idx: np.ones((len(idx), 3), np.float32))
+    paths = {h: cache._path("enc", cache.key("enc", h)) for h in "abc"}
+    np.save(paths["a"], np.ones((5,), np.float32))  # another shape
+    paths["b"].write_bytes(paths["b"].read_bytes()[:40])  # torn: half a file
+    np.save(paths["c"], np.full((3,), np.inf, np.float32))  # not finite
+    again = EmbeddingCache(tmp_path)
+    out = again.lookup("enc", ["a", "b", "c"], lambda idx: np.full((len(idx), 3), 2.0, np.float32), shape=(3,))
+    assert out.shape == (3, 3) and (out == 2.0).all()
+    assert (again.repaired, again.hits, again.misses) == (3, 0, 3)
+    assert EmbeddingCache(tmp_path).lookup("enc", ["a", "b", "c"], lambda idx: 1 / 0, shape=(3,)).tolist() == out.tolist()  # rewritten

@@ -82,10 +82,13 @@ def test_missing_files_text_and_vectors(tmp_path):
 def test_paths_outside_base_dir_are_refused(tmp_path):
     base = tmp_path / "data"
     base.mkdir()
-    assert R.resolve_path("a/b.png", base, True, 0, "photo") == (base / "a/b.png").resolve()
-    with pytest.raises(DataError, match=r"Row 7, column 'photo': path '\.\./secret.png' points outside the base directory"):
-        R.resolve_path("../secret.png", base, True, 7, "photo")
-    assert R.resolve_path("../secret.png", base, False, 7, "photo") == (tmp_path / "secret.png").resolve()
+    (tmp_path / "secret.png").write_bytes(b"x")
+    (base / "link.png").symlink_to(tmp_path / "secret.png")  # inside by name, outside once resolved
+    assert R.resolve_path("a/b.png", base, True) == (base / "a/b.png").resolve()
+    for cell in ("../secret.png", str(tmp_path / "secret.png"), "link.png"):
+        with pytest.raises(R.ReadIssue, match="path leaves the folder .* --allow-outside"):
+            R.resolve_path(cell, base, True)
+        assert R.resolve_path(cell, base, False) == (tmp_path / "secret.png").resolve()
 
 
 def test_read_table_formats_and_errors(tmp_path):

@@ -90,7 +90,7 @@ def test_a_crash_during_save_leaves_the_old_model_intact(synthetic, tmp_path, mo
 
 
 def test_load_refuses_a_folder_that_is_not_a_model(tmp_path):
-    with pytest.raises(DataError, match="not an mmfuse model directory"):
+    with pytest.raises(DataError, match="has no mmfuse.json: it is not an mmfuse model"):
         load_model_dir(tmp_path)
 
 

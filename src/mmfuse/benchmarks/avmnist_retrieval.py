@@ -27,7 +27,6 @@ Written to ``out_dir``: results.json, results.csv and one model directory per tr
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mmfuse.files import write_into
 from mmfuse.config import ModelConfig, TrainConfig
 from mmfuse.errors import ConfigError
 from mmfuse.retrieval import POST_CCA_MAX_FIT, dataset_labels, embed, post_hoc_cca, random_ranking_metrics, retrieval_metrics
@@ -131,7 +131,7 @@ def benchmark(out_dir: str | Path | None = "results/avmnist_retrieval", data_dir
         mc = ModelConfig(encoders=enc, num_outputs=10, fusion="concat", hidden=32)
         tc = TrainConfig(**{**cfg.to_dict(), "objectives": objectives, "monitor": "loss"})
         model_dir = None if out_dir is None else Path(out_dir) / "models" / method
-        result = fit(mc, tc, splits.train, splits.val, out_dir=model_dir, extra_meta={"dataset": "avmnist", "data_options": options, "method": method})
+        result = fit(mc, tc, splits.train, splits.val, out_dir=model_dir, extra_meta={"dataset": "avmnist", "data_options": options, "method": method}, overwrite=True)
         objs = dict(result.task.objectives.items())
         zi = embed(result.model, splits.test, "image", objs)
         za = embed(result.model, splits.test, "audio", objs)
@@ -152,12 +152,8 @@ def write_rows(out: Path, payload: dict[str, Any]) -> None:
     import csv
     import io
 
-    out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(payload["rows"][0]))
     writer.writeheader()
     writer.writerows(payload["rows"])
-    for name, text in (("results.json", json.dumps(payload, indent=2)), ("results.csv", buf.getvalue())):
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, out / name)
+    write_into(out, {"results.json": json.dumps(payload, indent=2), "results.csv": buf.getvalue()})

@@ -21,11 +21,11 @@ trained plainly, MultiBench's late-fusion baseline). Written to ``out_dir``: ``r
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
+from mmfuse.files import write_into
 from mmfuse.benchmarks.leaderboard import Method, format_table, run_leaderboard, write_results
 from mmfuse.config import TrainConfig
 from mmfuse.data.base import Splits
@@ -101,10 +101,7 @@ def _write_figures(results: dict[str, RobustnessResult], out: Path, metric: str)
     for m in ("image", "audio"):
         figs[f"noise_{m}.png"] = _plots.curves({n: (r.noise[m].levels, r.noise[m].values(metric)) for n, r in results.items() if m in r.noise},
                                                 f"noise level (x per-feature std of {m})", metric, f"AV-MNIST: Gaussian noise on {m}")
-    for name, png in figs.items():
-        tmp = out / f".{name}.tmp"
-        tmp.write_bytes(png)
-        os.replace(tmp, out / name)
+    write_into(out, figs)
 
 
 def benchmark(
@@ -146,13 +143,9 @@ def benchmark(
     comparison = comparison_rows(results, metric)
     payload = {"dataset": "avmnist", "data_options": options, "dropout": dropout, "reference": reference, "sweeps": sweep, "seed": seed,
                "robustness_time_s": time.perf_counter() - t0, "comparison": comparison, "summary": summary, "methods": {n: r.to_dict() for n, r in results.items()}}
-    tmp = out / ".robustness.json.tmp"
-    tmp.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp, out / "robustness.json")
     results_json = json.loads((out / "results.json").read_text())
     results_json["data_options"] = options  # lets `mmfuse report` reload the same test subset
-    (out / ".results.json.tmp").write_text(json.dumps(results_json, indent=2))
-    os.replace(out / ".results.json.tmp", out / "results.json")
+    write_into(out, {"robustness.json": json.dumps(payload, indent=1), "results.json": json.dumps(results_json, indent=2)})
     _write_figures(results, out, metric)
     print()
     print(format_removal_table(results))

@@ -16,7 +16,6 @@ prior samples (chance). A PNG grid shows generated images per true digit.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mmfuse.files import figure_png, write_into
 from mmfuse.config import ModelConfig, TrainConfig
 
 QUICK = {"n_train": 3000, "n_val": 1000, "n_test": 2000}
@@ -88,10 +88,9 @@ def save_grid(images: np.ndarray, labels: np.ndarray, path: Path, per_digit: int
         axes[d, 0].set_title(f"'{d}'", fontsize=7, loc="left")
     fig.suptitle("MVAE: images generated from audio alone (row = spoken digit)", fontsize=9)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    png = figure_png(fig, dpi=100)
     plt.close(fig)
-    os.replace(tmp, path)
+    write_into(path.parent, {path.name: png})
 
 
 def benchmark(out_dir: str | Path | None = "results/avmnist_vae", data_dir: str | Path | None = None, quick: bool = False,
@@ -138,10 +137,7 @@ def benchmark(out_dir: str | Path | None = "results/avmnist_vae", data_dir: str 
         print(f"{r['images']:28s} classifier accuracy {r['classifier_accuracy']:.4f}")
     if out_dir is not None:
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         save_grid(from_audio.numpy(), labels, out / "generated_from_audio.png")
         payload = {"rows": rows, "vae_train_time_s": vae_time, "neg_elbo_per_epoch": curve, "n_train": len(splits.train), "n_test": len(labels), "data_options": options, "seed": seed}
-        tmp = out / ".results.json.tmp"
-        tmp.write_text(json.dumps(payload, indent=2))
-        os.replace(tmp, out / "results.json")
+        write_into(out, {"results.json": json.dumps(payload, indent=2)})
     return rows

@@ -13,11 +13,11 @@ sample), written to ``robustness.json``; everything is summarised in ``report.ht
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
+from mmfuse.files import write_into
 from mmfuse.benchmarks.avmnist_robustness import train_all
 from mmfuse.benchmarks.leaderboard import Method, format_table
 from mmfuse.config import TrainConfig
@@ -64,8 +64,6 @@ def benchmark(
         print(format_removal_table(results))
         reference = "late_mean" if "late_mean" in results else next(iter(results))
         payload = {"reference": reference, "robustness_time_s": time.perf_counter() - t0, "methods": {n: r.to_dict() for n, r in results.items()}}
-        tmp = out / ".robustness.json.tmp"
-        tmp.write_text(json.dumps(payload, indent=1))
-        os.replace(tmp, out / "robustness.json")
+        write_into(out, {"robustness.json": json.dumps(payload, indent=1)})
     write_report(build_results_report(out, splits=splits), out / "report.html")
     return rows

@@ -16,10 +16,10 @@ from typing import Any, Callable
 
 from mmfuse.config import ModelConfig, TrainConfig
 from mmfuse.data.base import Splits
+from mmfuse.files import figure_png, write_into
 from mmfuse.evaluation.efficiency import PeakMemory, count_parameters, measure_latency
 from mmfuse.evaluation.predict import predict, task_metrics
 from mmfuse.training.fit import fit
-from mmfuse.training.serialization import write_atomic_dir
 
 
 @dataclass
@@ -49,7 +49,9 @@ def run_method(splits: Splits, method: Method, train_cfg: TrainConfig, out_dir: 
     tcfg = dataclasses.replace(train_cfg, **method.train_overrides)
     model_dir = None if out_dir is None else out_dir / "models" / method.name
     with PeakMemory() as mem:
-        result = fit(cfg, tcfg, splits.train, splits.val, out_dir=model_dir, extra_meta={"dataset": splits.spec.name, "data_options": splits.spec.options, "method": method.name})
+        extra = {"dataset": splits.spec.name, "data_options": splits.spec.options, "method": method.name}
+        # the results folder is this run's (claimed by the CLI, or by write_into): its models are replaced
+        result = fit(cfg, tcfg, splits.train, splits.val, out_dir=model_dir, extra_meta=extra, overwrite=True)
     preds = predict(result.model, splits.test, batch_size=256)
     latency = measure_latency(result.model, splits.test, batch_size=256, max_batches=8)
     row: dict[str, Any] = {"method": method.name, "kind": method.kind, "fusion": method.fusion, "modalities": "+".join(cfg.encoders)}
@@ -126,26 +128,19 @@ def write_results(rows: list[dict[str, Any]], out_dir: Path, dataset: str, total
     """results.json, results.csv and leaderboard.png in ``out_dir`` (each written atomically)."""
     import csv
     import io
-    import os
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     payload = {"dataset": dataset, "total_time_s": total_s, **(extra or {}), "rows": rows}
     keys = sorted({k for r in rows for k in r}, key=lambda k: (COLUMNS.index(k) if k in COLUMNS else 99, k))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=keys)
     writer.writeheader()
     writer.writerows(rows)
-    for name, text in (("results.json", json.dumps(payload, indent=2)), ("results.csv", buf.getvalue())):
-        tmp = out_dir / f".{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, out_dir / name)
+    write_into(out_dir, {"results.json": json.dumps(payload, indent=2), "results.csv": buf.getvalue()})
     plot_leaderboard(rows, out_dir / "leaderboard.png", dataset)
 
 
 def plot_leaderboard(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     """Horizontal bar chart of the main test metric (unimodal baselines in grey)."""
-    import os
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -164,7 +159,6 @@ def plot_leaderboard(rows: list[dict[str, Any]], path: Path, title: str) -> None
     lo = min(r[key] for r in ok) if ok else 0
     ax.set_xlim(max(0.0, lo - 0.1) if key == "test_accuracy" else 0, (max(r[key] for r in ok) * 1.08) if ok else 1)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
+    png = figure_png(fig, dpi=120)
     plt.close(fig)
-    os.replace(tmp, path)
+    write_into(path.parent, {path.name: png})

@@ -24,11 +24,11 @@ ACM MM 2020, Table 2, where "(B)" means BERT text features; Acc-2 / F1 written h
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
+from mmfuse.files import write_into
 from mmfuse.benchmarks.leaderboard import Method
 from mmfuse.benchmarks.avmnist_robustness import train_all
 from mmfuse.config import TrainConfig
@@ -105,8 +105,6 @@ def benchmark(
     payload = json.loads((out / "results.json").read_text())
     payload.update({"rows": rows, "protocol": PROTOCOL, "reference_rows": published_rows(), "best_by_val": best["method"] if best else None,
                     "embedding_time_s": embed_s, "features": {"transcript": "all-MiniLM-L6-v2 mean-pooled sentence embedding (384-d), frozen", "audio": "openSMILE 73-d (bc-LSTM release)"}})
-    tmp = out / ".results.json.tmp"
-    tmp.write_text(json.dumps(payload, indent=2))
-    os.replace(tmp, out / "results.json")
+    write_into(out, {"results.json": json.dumps(payload, indent=2)})
     write_report(build_results_report(out, splits=splits), out / "report.html")
     return rows

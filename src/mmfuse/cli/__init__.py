@@ -25,13 +25,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``mmfuse`` console script. User errors print one line and exit 2."""
+    """Entry point of the ``mmfuse`` console script.
+
+    User errors, and failures of the machine rather than of mmfuse (a full disk, a permission, no
+    memory), print one sentence and exit 2; an interrupt exits 130. Anything else is a bug in mmfuse
+    and keeps its traceback, to be reported.
+    """
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except MmfuseError as exc:
         print(f"mmfuse: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"mmfuse: error: {exc.strerror or exc}{where}; free space or fix the permission and run again (nothing half-written was kept).", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("mmfuse: error: out of memory; use a smaller --batch-size or table, or a machine with more memory.", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mmfuse: interrupted (nothing half-written was kept).", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

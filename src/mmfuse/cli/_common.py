@@ -69,3 +69,23 @@ def train_config_from_args(args: argparse.Namespace, base: dict | None = None) -
 def load_config_file(path: str | None) -> dict:
     """Sections ``model`` and ``train`` (and others) of a YAML/JSON run config, or ``{}``."""
     return load_mapping(path) if path else {}
+
+
+def add_overwrite_arg(p: argparse.ArgumentParser) -> None:
+    """``--overwrite``: the one way to replace an existing output (never an input, never a file mmfuse did not write)."""
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing output; in a folder, only mmfuse's own files are replaced and nothing else is deleted",
+    )
+
+
+def add_limit_args(p: argparse.ArgumentParser) -> None:
+    """Per-cell read limits; a file beyond them is that row's issue (see :class:`mmfuse.tabular.readers.Limits`)."""
+    g = p.add_argument_group("read limits (a file beyond them becomes that row's issue)")
+    g.add_argument("--max-file-mb", type=float, help="largest file read from a cell, in MB (default 512)")
+    g.add_argument("--max-image-pixels", type=int, help="largest image, width x height, checked from its header (default 89478485)")
+
+
+def limits_from_args(args: argparse.Namespace) -> dict:
+    return {"max_file_mb": getattr(args, "max_file_mb", None), "max_image_pixels": getattr(args, "max_image_pixels", None)}

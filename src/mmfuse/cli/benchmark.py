@@ -15,7 +15,7 @@ import pkgutil
 from pathlib import Path
 
 import mmfuse.benchmarks as benchmarks_pkg
-from mmfuse.cli._common import add_train_args, missing_modality_options, train_config_from_args
+from mmfuse.cli._common import add_overwrite_arg, add_train_args, missing_modality_options, train_config_from_args
 from mmfuse.errors import ConfigError
 
 
@@ -44,10 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fusions", help="comma-separated fusion names (default: every registered one); avmnist_retrieval: its methods (deep_cca, infonce, contrastive_margin, subspace)")
     p.add_argument("--modality-dropout", type=float, metavar="P", help="avmnist_robustness: modality-dropout rate of the +moddrop variants (default 0.5)")
     add_train_args(p)
+    add_overwrite_arg(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from mmfuse.files import check_output_dir
     from mmfuse.registry import FUSIONS
 
     mod = importlib.import_module(available()[args.dataset])
@@ -63,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
             with_it = sorted(name for name, m in available().items() if "dropout" in inspect.signature(importlib.import_module(m).benchmark).parameters)
             raise ConfigError(f"--modality-dropout does not apply to benchmark {args.dataset!r}; it sets the +moddrop variants of: {', '.join(with_it)}.")
         extra["dropout"] = missing_modality_options(args)["modality_dropout"]  # refuses rates outside [0, 1)
+    check_output_dir(out, "results", args.overwrite, [args.data_dir])  # before any training: a refused -o costs nothing
     mod.benchmark(out_dir=out, data_dir=args.data_dir, quick=args.quick, fusions=fusions, train_cfg=cfg, seed=cfg.seed, **extra)
     print(f"results written to {out}/")
     return 0

@@ -4,7 +4,9 @@ The table is encoded once (frozen-encoder outputs come from the embedding cache,
 re-encodes nothing), split into train / validation / test (``--val-table`` / ``--test-table``, else
 seeded stratified shares), and every fusion method (default: all registered; ``--fusions`` to
 choose) is trained and measured the same way by :func:`mmfuse.benchmarks.leaderboard.run_leaderboard`.
-Regression errors are reported in the target's units.
+Regression errors are reported in the target's units. The exit status tells the truth: 0 when every
+method trained, 1 when some failed (each is named with its error), 2 when all failed or the input was
+refused.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import argparse
 import time
 
 from mmfuse.cli._common import add_train_args
-from mmfuse.cli.fit import add_table_args, predictor_from_args
+from mmfuse.cli.fit import add_table_args, predictor_from_args, refuse_several_processes, table_inputs
+from mmfuse.errors import MmfuseError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,8 +37,13 @@ def run(args: argparse.Namespace) -> int:
     fusions = [f.strip() for f in args.fusions.split(",") if f.strip()] if args.fusions else FUSIONS.list()
     for f in fusions:
         FUSIONS.get(f)  # unknown names fail here with the list of valid ones
+    refuse_several_processes(args, "compare")
+    predictor = predictor_from_args(args, fusions[0] if fusions else "concat")  # checks the options
+    if args.out:  # before any work: a refused -o must not cost the encoding and every training run
+        from mmfuse.files import check_output_dir
+
+        check_output_dir(args.out, "results", args.overwrite, table_inputs(args))
     t0 = time.perf_counter()
-    predictor = predictor_from_args(args, fusions[0] if fusions else "concat")
     splits, data = predictor.prepare(args.table, args.val_table, args.test_table, 0.0 if args.test_table else args.test_fraction)
     encode_s = time.perf_counter() - t0
     print("schema:\n" + predictor.pipeline.schema.describe())
@@ -57,7 +65,16 @@ def run(args: argparse.Namespace) -> int:
         write_results(rows, Path(args.out), splits.spec.name, total_s=time.perf_counter() - t0, extra={"model_options": dict(predictor.model_options)})
     print(format_table(rows))
     print(f"total {time.perf_counter() - t0:.1f} s (encoding {encode_s:.1f} s)")
-    return 0
+    failed = [r for r in rows if "error" in r]
+    for r in failed:
+        print(f"failed: {r['method']}: {r['error']}")
+    if failed and len(failed) == len(rows):
+        raise CompareFailed(f"every method failed ({len(rows)} of {len(rows)}); the first error: {failed[0]['method']}: {failed[0]['error']}")
+    return 1 if failed else 0
+
+
+class CompareFailed(MmfuseError):
+    """No method of a comparison trained (the reasons are printed above)."""
 
 
 def _in_units(line: str, std: float) -> str:

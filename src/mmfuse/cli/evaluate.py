@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
+
+from mmfuse.cli._common import add_limit_args, add_overwrite_arg, limits_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluate a table model on a labelled table")
     p.add_argument("model", help="model directory written by 'mmfuse fit'")
     p.add_argument("table", help="labelled CSV / Parquet table with the training columns")
-    p.add_argument("--base-dir", help="folder that relative paths start from; paths outside it are refused (default: the table's folder)")
+    p.add_argument("--base-dir", help="folder that relative paths start from (default: the table's folder); a path leaving it is the row's issue")
+    p.add_argument("--allow-outside", action="store_true", help="read paths that leave the base folder (absolute paths, .., symlinks); off by default, so a table cannot make mmfuse read any file you can")
     p.add_argument("--drop-missing-target", action="store_true", help="leave out rows whose target is empty (they are listed) instead of refusing")
     p.add_argument("--cache-dir", help="embedding cache folder (default: $MMFUSE_CACHE_DIR or ~/.cache/mmfuse/embeddings)")
     p.add_argument("-o", "--out", help="write the full report (with the issue log) as JSON here")
+    add_limit_args(p)
+    add_overwrite_arg(p)
     p.set_defaults(func=run)
 
 
@@ -47,15 +51,16 @@ def format_report(report: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mmfuse.files import atomic_write, check_output_file
     from mmfuse.predictor import MultimodalPredictor
 
-    predictor = MultimodalPredictor.load(args.model, base_dir=args.base_dir, cache_dir=args.cache_dir)
+    out = None if not args.out else check_output_file(args.out, [args.table, args.model], args.overwrite)
+    predictor = MultimodalPredictor.load(args.model, base_dir=args.base_dir, cache_dir=args.cache_dir, limits=limits_from_args(args),
+                                        allow_outside=args.allow_outside)
     predictor.drop_missing_target = args.drop_missing_target
     report = predictor.evaluate(args.table)
     print(format_report(report))
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2))
+    if out is not None:
+        atomic_write(out, json.dumps(report, indent=2))
         print(f"report written to {out}")
     return 0

@@ -10,8 +10,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
-from mmfuse.cli._common import add_missing_modality_args, add_train_args, missing_modality_options, train_config_from_args
+from mmfuse.cli._common import (
+    add_limit_args,
+    add_missing_modality_args,
+    add_overwrite_arg,
+    add_train_args,
+    limits_from_args,
+    missing_modality_options,
+    train_config_from_args,
+)
+from mmfuse.errors import ConfigError
 
 
 def add_table_args(p: argparse.ArgumentParser) -> None:
@@ -21,12 +31,30 @@ def add_table_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--schema", help="YAML/JSON schema overriding the inferred one (types, groups, dropped columns, encoder options)")
     p.add_argument("--val-table", help="validation table (default: a seeded, stratified share of TABLE)")
     p.add_argument("--val-fraction", type=float, default=0.15, help="validation share carved from TABLE without --val-table")
-    p.add_argument("--base-dir", help="folder that relative paths start from; paths outside it are refused (default: the table's folder)")
+    p.add_argument("--base-dir", help="folder that relative paths start from (default: the table's folder); a path leaving it is the row's issue")
+    p.add_argument("--allow-outside", action="store_true", help="read paths that leave the base folder (absolute paths, .., symlinks); off by default, so a table cannot make mmfuse read any file you can")
     p.add_argument("--drop-missing-target", action="store_true", help="leave out rows whose target is empty (they are listed) instead of refusing")
     p.add_argument("--cache-dir", help="embedding cache folder (default: $MMFUSE_CACHE_DIR or ~/.cache/mmfuse/embeddings)")
     p.add_argument("--no-cache", action="store_true", help="recompute every frozen-encoder embedding")
     p.add_argument("--hidden", type=int, help="fused representation size")
     add_missing_modality_args(p)
+    add_limit_args(p)
+    add_overwrite_arg(p)
+
+
+def table_inputs(args: argparse.Namespace) -> list:
+    """The files a table command reads, which its output may never be or contain."""
+    return [getattr(args, k, None) for k in ("table", "val_table", "test_table", "schema")]
+
+
+def refuse_several_processes(args: argparse.Namespace, command: str) -> None:
+    """``compare`` trains its methods one after another in this process: refuse DDP up front, in one sentence."""
+    devices = str(getattr(args, "devices", None) or "1")
+    if devices not in ("1", "auto") or (args.num_nodes or 1) > 1 or (args.strategy or "").startswith("ddp"):
+        raise ConfigError(
+            f"'mmfuse {command}' trains one method after another in a single process, so --devices/--num-nodes/--strategy ddp "
+            "do not apply; train the chosen method with 'mmfuse fit --devices N --strategy ddp'."
+        )
 
 
 def predictor_from_args(args: argparse.Namespace, fusion: str = "concat"):
@@ -40,9 +68,10 @@ def predictor_from_args(args: argparse.Namespace, fusion: str = "concat"):
     if args.hidden:
         model["hidden"] = args.hidden
     return MultimodalPredictor(
-        target=args.target, fusion=fusion, schema=args.schema, base_dir=args.base_dir, time_limit=args.max_time,
+        target=args.target, fusion=fusion, schema=args.schema, base_dir=args.base_dir, allow_outside=args.allow_outside, time_limit=args.max_time,
         val_fraction=args.val_fraction, drop_missing_target=args.drop_missing_target, cache_dir=args.cache_dir,
         use_cache=not args.no_cache, progress=not args.no_progress, seed=args.seed, train=train, model=model,
+        limits=limits_from_args(args),
     )
 
 
@@ -57,15 +86,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mmfuse.files import check_output_dir
+
+    if not args.dry_run:  # before any work: a refused -o must not cost a training run
+        check_output_dir(args.out, "model", args.overwrite, table_inputs(args))
     predictor = predictor_from_args(args, args.fusion)
     schema = predictor.infer_schema(args.table)
-    print("schema:\n" + schema.describe(), flush=True)
+    if os.environ.get("LOCAL_RANK", "0") == "0":  # the processes a distributed run launches stay quiet
+        print("schema:\n" + schema.describe(), flush=True)
     if args.dry_run:
         print(json.dumps({k: v for k, v in schema.to_dict().items() if k != "options"}, indent=2))
         return 0
-    predictor.fit(args.table, val_table=args.val_table)
-    predictor.save(args.out)
+    predictor.fit(args.table, val_table=args.val_table, checkpoint_dir=args.out)
+    if predictor.meta.get("global_rank", 0) != 0:
+        return 0  # another process of a distributed run: the first one saves and reports
+    predictor.save(args.out, overwrite=args.overwrite, inputs=table_inputs(args))
     m = predictor.metrics
+    for it in m.get("issue_log", [])[:10]:
+        print(f"  row {it['row']}, {it['column']}: {it['reason']}" + (f" [{it['file']}]" if it.get("file") else "") + f" -> {it['action']}")
     issues = {k: v for k, v in m["issues"].items() if v}
     print(json.dumps({"validation": m["validation"], "rows": m["rows"], "epochs": predictor.meta["epochs"], "train_time_s": round(predictor.meta["train_time_s"], 2),
                       "encode_time_s": round(predictor.meta["encode_time_s"], 2), "cache": m["cache"], "issues": issues}, indent=2))

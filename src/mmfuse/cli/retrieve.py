@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-from pathlib import Path
+
+from mmfuse.cli._common import add_overwrite_arg
+from mmfuse.files import atomic_open, atomic_write, check_output_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--split", default="test", choices=["train", "val", "test"])
     e.add_argument("--data-dir")
     e.add_argument("-o", "--out", required=True, help="output .npy file")
+    add_overwrite_arg(e)
     e.set_defaults(func=run_embed)
     r = sub.add_parser("retrieve", help="query in one modality, rank another; prints mAP and R@K against random ranking")
     r.add_argument("model_dir")
@@ -35,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     r.add_argument("--show", type=int, default=3, help="print the ranked top-5 of this many queries")
     r.add_argument("-o", "--out", help="write the metrics as JSON here")
+    add_overwrite_arg(r)
     r.set_defaults(func=run_retrieve)
 
 
@@ -67,13 +70,11 @@ def run_embed(args: argparse.Namespace) -> int:
 
     from mmfuse.retrieval import embed
 
+    out = check_output_file(args.out, [args.model_dir], args.overwrite)
     model, objectives, ds = _load(args.model_dir, args.data_dir, args.split)
     z = embed(model, ds, args.modality, objectives)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.npy")
-    np.save(tmp, z)
-    os.replace(tmp, out)
+    with atomic_open(out) as f:
+        np.save(f, z, allow_pickle=False)
     print(f"{z.shape[0]} x {z.shape[1]} embeddings of {args.modality!r} ({args.split}) written to {out}")
     return 0
 
@@ -83,6 +84,8 @@ def run_retrieve(args: argparse.Namespace) -> int:
 
     from mmfuse.retrieval import dataset_labels, embed, post_hoc_cca, random_ranking_metrics, rank, retrieval_metrics
 
+    if args.out:
+        check_output_file(args.out, [args.model_dir], args.overwrite)
     model, objectives, ds, train = _load(args.model_dir, args.data_dir, args.split, with_train=True)
     labels = dataset_labels(ds)
     q = embed(model, ds, args.query, objectives)[: args.max_queries]
@@ -101,9 +104,5 @@ def run_retrieve(args: argparse.Namespace) -> int:
         hits = ", ".join(f"#{j}(label {labels[j]}, {s:.2f})" for j, s in zip(order[i], scores[i]))
         print(f"  query #{i} (label {ql[i]}): {hits}")
     if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(json.dumps({**metrics, "post_cca_components": n_cca}, indent=2))
-        os.replace(tmp, out)
+        atomic_write(args.out, json.dumps({**metrics, "post_cca_components": n_cca}, indent=2))
     return 0

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from mmfuse.cli._common import add_overwrite_arg
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("robustness", help="measure a saved model with each modality removed, under a missing-rate sweep and under Gaussian noise")
@@ -16,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--noise-levels", default="0,0.25,0.5,1,1.5,2,3", help="comma-separated noise levels in units of the per-feature std")
     p.add_argument("--missing-rates", default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1", help="comma-separated fractions of samples that lose one modality")
     p.add_argument("--seed", type=int, default=0)
+    add_overwrite_arg(p)
     p.set_defaults(func=run)
 
 
@@ -34,8 +37,11 @@ def run(args: argparse.Namespace) -> int:
     from mmfuse.data.registry import load_dataset
     from mmfuse.errors import DataError
     from mmfuse.evaluation.robustness import evaluate_robustness, format_removal_table
+    from mmfuse.files import add_files, atomic_write, check_output_file
     from mmfuse.training.serialization import load_model_dir
 
+    if args.out:
+        check_output_file(args.out, [args.model_dir], args.overwrite)
     model, meta = load_model_dir(args.model_dir)
     if not meta.get("dataset"):
         raise DataError(f"{args.model_dir}/config.json names no dataset; measure it from Python with mmfuse.evaluation.robustness.evaluate_robustness.")
@@ -53,14 +59,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"noise on {m} ({res.metric}): " + "  ".join(f"{lvl:g}:{v:.4f}" for lvl, v in zip(sweep.levels, sweep.values(res.metric))))
     text = json.dumps({"model_dir": str(args.model_dir), "seed": args.seed, **res.to_dict()}, indent=2)
     if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
-    else:  # add the file to the model dir: the whole dir is re-written atomically, old files included
-        from mmfuse.training.serialization import write_atomic_dir
-
+        out = atomic_write(args.out, text)
+    else:  # an extra file of the model folder (its manifest lists it; the model's own files are not touched)
         out = Path(args.model_dir) / "robustness.json"
-        files = {p.name: p.read_bytes() for p in Path(args.model_dir).iterdir() if p.is_file() and p.name != out.name}
-        write_atomic_dir(args.model_dir, {**files, out.name: text})
+        add_files(args.model_dir, {out.name: text})
     print(f"written to {out}")
     return 0

@@ -13,7 +13,14 @@ import json
 
 import yaml
 
-from mmfuse.cli._common import add_missing_modality_args, add_train_args, load_config_file, missing_modality_options, train_config_from_args
+from mmfuse.cli._common import (
+    add_missing_modality_args,
+    add_overwrite_arg,
+    add_train_args,
+    load_config_file,
+    missing_modality_options,
+    train_config_from_args,
+)
 from mmfuse.errors import ConfigError
 
 
@@ -28,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hidden", type=int, help="fused representation size")
     add_missing_modality_args(p)
     add_train_args(p)
+    add_overwrite_arg(p)
     p.set_defaults(func=run)
 
 
@@ -47,8 +55,10 @@ def run(args: argparse.Namespace) -> int:
     from mmfuse.config import from_dict, ModelConfig
     from mmfuse.data.registry import load_dataset
     from mmfuse.evaluation.predict import predict, task_metrics
+    from mmfuse.files import check_output_dir
     from mmfuse.training.fit import fit
 
+    check_output_dir(args.out, "model", args.overwrite, [args.config, args.data_dir])  # before loading or training
     run_cfg = load_config_file(args.config)
     data_opts = {**run_cfg.get("data", {}), **parse_options(args.data_option)}
     splits = load_dataset(args.dataset, data_dir=args.data_dir, **data_opts)
@@ -61,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         overrides["hidden"] = args.hidden
     model_cfg = from_dict(ModelConfig, {**model_cfg.to_dict(), **overrides})
     train_cfg = train_config_from_args(args, run_cfg.get("train", {}))
-    result = fit(model_cfg, train_cfg, splits.train, splits.val, out_dir=args.out, extra_meta={"dataset": args.dataset, "data_options": data_opts})
+    result = fit(model_cfg, train_cfg, splits.train, splits.val, out_dir=args.out, extra_meta={"dataset": args.dataset, "data_options": data_opts}, overwrite=args.overwrite)
     if result.global_rank == 0:
         metrics = task_metrics(predict(result.model, splits.test), model_cfg.task)
         print(json.dumps({"best_val": result.best_score, "epochs": result.epochs_run, "train_time_s": round(result.train_time_s, 2), **{f"test_{k}": v for k, v in metrics.items()}}, indent=2))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -24,8 +23,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from mmfuse.data.base import Splits, batch_to
-from mmfuse.errors import DataError
+from mmfuse.errors import ConfigError, DataError
 from mmfuse.evaluation import _plots
+from mmfuse.files import add_files, atomic_write, manifest_kind
 from mmfuse.evaluation.predict import predict, task_metrics
 from mmfuse.evaluation.robustness import RobustnessResult, evaluate_robustness, for_model, relative_robustness, robustness_summary
 
@@ -316,13 +316,16 @@ def build_results_report(results_dir: str | Path, data_dir: str | Path | None = 
     return render_page(f"mmfuse benchmark report: {payload.get('dataset')}", sections, notes)
 
 
-def write_report(text: str, path: str | Path) -> Path:
-    """Write the page atomically (temp file + rename)."""
+def write_report(text: str, path: str | Path, overwrite: bool = False) -> Path:
+    """Write the page atomically; inside an mmfuse folder it becomes one of the folder's listed extra files
+    (refreshed on every run). Elsewhere an existing file is replaced only with ``overwrite``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    if manifest_kind(path.parent) is not None:
+        add_files(path.parent, {path.name: text})
+    elif path.exists() and not overwrite:
+        raise ConfigError(f"{str(path)!r} already exists; pass --overwrite to replace it, or -o to choose another file.")
+    else:
+        atomic_write(path, text)
     return path
 
 

@@ -35,7 +35,9 @@ class EmbeddingCache:
         root: cache folder (default: :func:`default_root`).
         enabled: ``False`` computes everything and stores nothing (``--no-cache``).
 
-    Attributes ``hits`` and ``misses`` count items served from disk and computed, since creation.
+    Attributes ``hits`` and ``misses`` count items served from disk and computed, since creation;
+    ``repaired`` counts entries that were unreadable, of the wrong shape or not finite (a torn or foreign
+    file): they are recomputed and written again, never used.
     """
 
     def __init__(self, root: str | Path | None = None, enabled: bool = True) -> None:
@@ -43,6 +45,7 @@ class EmbeddingCache:
         self.enabled = enabled
         self.hits = 0
         self.misses = 0
+        self.repaired = 0
 
     @staticmethod
     def key(encoder_id: str, content_hash: str) -> str:
@@ -53,15 +56,22 @@ class EmbeddingCache:
         slug = re.sub(r"[^0-9A-Za-z.+-]+", "_", encoder_id.split("/")[0])[:40] + "-" + hashlib.sha256(encoder_id.encode()).hexdigest()[:12]
         return self.root / slug / key[:2] / f"{key}.npy"
 
-    def get(self, encoder_id: str, content_hash: str) -> np.ndarray | None:
-        """The stored array, or ``None`` (absent, or unreadable and then treated as absent)."""
+    def get(self, encoder_id: str, content_hash: str, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
+        """The stored array, or ``None`` when absent; an entry that is unreadable, not float32, not finite or
+        (when ``shape`` is given) of another shape is counted in ``repaired`` and treated as absent."""
         if not self.enabled:
             return None
         path = self._path(encoder_id, self.key(encoder_id, content_hash))
-        try:
-            return np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError):
+        if not path.exists():
             return None
+        try:
+            value = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            value = None
+        if value is None or value.dtype != np.float32 or (shape is not None and value.shape != tuple(shape)) or not np.isfinite(value).all():
+            self.repaired += 1
+            return None
+        return value
 
     def put(self, encoder_id: str, content_hash: str, value: np.ndarray) -> None:
         """Store ``value`` atomically (temporary file + rename)."""
@@ -86,6 +96,7 @@ class EmbeddingCache:
         batch_size: int = 64,
         progress: bool = False,
         desc: str = "encoding",
+        shape: tuple[int, ...] | None = None,
     ) -> np.ndarray:
         """Arrays for every item: cached ones from disk, the others by ``compute`` in batches.
 
@@ -94,6 +105,7 @@ class EmbeddingCache:
             hashes: content hash per item (``(N,)``); duplicates are computed once.
             compute: maps a list of item indices to their arrays ``(len, ...)``; a row of NaN marks an
                 item it could not compute (returned as is, not stored).
+            shape: the shape of one item's array; a stored entry of another shape is recomputed.
 
         Returns:
             ``(N, ...)`` float32, item order.
@@ -103,7 +115,7 @@ class EmbeddingCache:
         for i, h in enumerate(hashes):
             if h in found or h in todo:
                 continue
-            value = self.get(encoder_id, h)
+            value = self.get(encoder_id, h, shape)
             if value is None:
                 todo[h] = i
             else:

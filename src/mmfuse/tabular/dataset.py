@@ -46,6 +46,7 @@ OPTIONS = {
     "tabular": {"out_dim", "max_categories"},
 }
 ENCODER_CHOICES = {"text": ("minilm_frozen", "minilm"), "image": ("efficientnet_lite0", "cnn")}
+POSITIVE_INT = ("out_dim", "size", "channels", "max_len", "n_mels", "sample_rate", "max_length", "max_categories")
 DEFAULT_OUT = 64
 UNK = "<unk>"
 
@@ -97,13 +98,23 @@ class TablePipeline:
     Args:
         schema: the resolved :class:`~mmfuse.tabular.schema.Schema`.
         base_dir: folder that relative paths start from (default: the table's folder).
-        restrict: refuse paths outside ``base_dir`` (set when the user gives ``--base-dir``).
+        restrict: paths that leave ``base_dir`` (symlinks followed) are the row's issue, not read.
         cache: embedding cache of frozen-encoder outputs and spectrograms.
         progress: show progress bars while encoding.
+        limits: what one cell may cost (file size, image pixels); beyond it, the cell is that row's issue.
     """
 
-    def __init__(self, schema: Schema, base_dir: str | Path = ".", restrict: bool = False, cache: EmbeddingCache | None = None, progress: bool = True) -> None:
+    def __init__(
+        self,
+        schema: Schema,
+        base_dir: str | Path = ".",
+        restrict: bool = False,
+        cache: EmbeddingCache | None = None,
+        progress: bool = True,
+        limits: R.Limits | None = None,
+    ) -> None:
         self.schema = schema
+        self.limits = limits or R.LIMITS
         self.base_dir = Path(base_dir)
         self.restrict = restrict
         self.cache = cache or EmbeddingCache()
@@ -117,11 +128,14 @@ class TablePipeline:
         col = self.schema.target
         if col not in df.columns:
             raise DataError(f"Target column {col!r} is not in the table; the model was trained to predict it, so add the column (or use 'mmfuse predict').")
-        missing = [i for i, v in enumerate(df[col].tolist()) if not isinstance(v, (list, np.ndarray)) and R.is_missing(v)]
+        missing = [i for i, v in enumerate(df[col].tolist()) if not isinstance(v, (list, np.ndarray)) and (R.is_missing(v) or _is_inf(v))]
         if missing and not drop_missing:
             shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
-            raise DataError(f"Target column {col!r} is empty in {len(missing)} row(s) ({shown}); fill them in or pass --drop-missing-target to leave them out (they are then listed in the report).")
-        issues = [R.Issue(i, col, "target is empty", action="dropped") for i in missing]
+            raise DataError(
+                f"Target column {col!r} is empty (or infinite) in {len(missing)} row(s) ({shown}); fill them in or pass "
+                "--drop-missing-target to leave them out (they are then listed in the report)."
+            )
+        issues = [R.Issue(i, col, "target is empty or infinite", action="dropped") for i in missing]
         keep = np.setdiff1d(np.arange(len(df)), missing)
         return keep, issues
 
@@ -186,6 +200,13 @@ class TablePipeline:
             bad = sorted(set(opts) - OPTIONS[kind])
             if bad:
                 raise ConfigError(f"Schema options {bad} do not apply to {kind} modality {name!r}; valid options: {sorted(OPTIONS[kind])}.")
+            for key, value in opts.items():
+                if key in POSITIVE_INT and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+                    raise ConfigError(f"Schema option {key!r} of modality {name!r} is {value!r}; give a positive whole number.")
+                if key == "seconds" and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 600):
+                    raise ConfigError(f"Schema option 'seconds' of modality {name!r} is {value!r}; give a duration in (0, 600] seconds.")
+            if opts.get("channels", 1) not in (1, 3):
+                raise ConfigError(f"Schema option 'channels' of modality {name!r} is {opts['channels']!r}; use 1 (grey) or 3 (colour).")
             enc = opts.get("encoder", ENCODER_CHOICES.get(kind, ("",))[0])
             if kind in ENCODER_CHOICES and enc not in ENCODER_CHOICES[kind]:
                 raise ConfigError(f"Encoder {enc!r} is not available for {kind} modality {name!r}; choose one of {list(ENCODER_CHOICES[kind])}.")
@@ -237,7 +258,24 @@ class TablePipeline:
         return {"target": self.target_state, "modalities": self.state}
 
     def load_state(self, data: dict[str, Any]) -> "TablePipeline":
-        self.target_state, self.state = dict(data["target"]), {k: dict(v) for k, v in data["modalities"].items()}
+        """Restore the fitted state (``labels.json``); raises ``ValueError`` naming the first field that is wrong."""
+        target, modalities = dict(data["target"]), {str(k): dict(v) for k, v in dict(data["modalities"]).items()}
+        task = self.schema.task
+        if task == "regression":
+            if not all(isinstance(target.get(k), (int, float)) and math.isfinite(target[k]) for k in ("mean", "std")) or target["std"] <= 0:
+                raise ValueError("target needs finite 'mean' and a positive 'std'")
+        elif not isinstance(target.get("classes"), list) or len(target["classes"]) < 2 or not all(isinstance(c, str) for c in target["classes"]):
+            raise ValueError("target 'classes' must be a list of at least two class names")
+        expected = self.schema.modalities()
+        if sorted(modalities) != sorted(expected):
+            raise ValueError(f"modalities {sorted(modalities)} do not match the schema's {sorted(expected)}")
+        for name, st in modalities.items():
+            if st.get("kind") != expected[name][0] or sorted(st.get("columns") or []) != sorted(expected[name][1]):
+                raise ValueError(f"modality {name!r} does not match the schema (kind/columns)")
+            sizes = [k for k in ("out_dim", "dim", "size", "channels", "max_len", "n_mels", "sample_rate", "max_length") if k in st]
+            if not isinstance(st.get("out_dim"), int) or any(not isinstance(st[k], int) or isinstance(st[k], bool) or st[k] <= 0 for k in sizes):
+                raise ValueError(f"modality {name!r} has a size that is not a positive whole number")
+        self.target_state, self.state = target, modalities
         return self
 
     # ------------------------------------------------------------------ helpers
@@ -248,14 +286,17 @@ class TablePipeline:
             if R.is_missing(cell):
                 issues.append(R.Issue(int(r), col, "no value"))
                 continue
-            out[j] = R.resolve_path(cell, self.base_dir, self.restrict, int(r), col)
+            try:
+                out[j] = R.resolve_path(cell, self.base_dir, self.restrict)
+            except R.ReadIssue as exc:
+                issues.append(R.Issue(int(r), col, str(exc), str(cell).strip()))
         return out
 
     def _hashed(self, part: Any, col: str, rows: np.ndarray, issues: list[R.Issue]) -> dict[int, tuple[Path, str]]:
         out = {}
         for j, path in self._paths(part, col, rows, issues).items():
             try:
-                out[j] = (path, R.digest(R.read_bytes(path)))
+                out[j] = (path, R.digest(R.read_bytes(path, self.limits)))
             except R.ReadIssue as exc:
                 issues.append(R.Issue(int(rows[j]), col, str(exc), str(path)))
         return out
@@ -275,7 +316,7 @@ class TablePipeline:
         x = np.zeros((n, *shape), np.float32)
         mask = np.zeros(n, bool)
         if js:
-            values = self.cache.lookup(encoder_id, [items[j][1] for j in js], compute, batch_size=32, progress=self.progress, desc=desc)
+            values = self.cache.lookup(encoder_id, [items[j][1] for j in js], compute, batch_size=32, progress=self.progress, desc=desc, shape=shape)
             for j, v in zip(js, values):
                 if j in failures or not np.isfinite(v).all():
                     issues.append(R.Issue(int(rows[j]), col, failures.get(j, "could not be decoded"), str(items[j][0])))
@@ -312,7 +353,7 @@ class TablePipeline:
         x = np.zeros((n, 384), np.float32)
         if js:
             strings = [texts[j] for j in js]
-            x[js] = self.cache.lookup(text_encoder_version(), [R.digest(s) for s in strings], lambda idx: embed_texts([strings[i] for i in idx], progress=False), batch_size=64, progress=self.progress, desc=f"MiniLM {col}")
+            x[js] = self.cache.lookup(text_encoder_version(), [R.digest(s) for s in strings], lambda idx: embed_texts([strings[i] for i in idx], progress=False), batch_size=64, progress=self.progress, desc=f"MiniLM {col}", shape=(384,))
         return x, mask
 
     # ------------------------------------------------------------------ image
@@ -324,7 +365,7 @@ class TablePipeline:
             channels = 1
             for path in list(self._paths(part, cols[0], rows, []).values())[:50]:
                 try:
-                    if R.decode_image(R.read_bytes(path)).mode not in ("1", "L", "I", "I;16", "F", "LA"):
+                    if R.decode_image(R.read_bytes(path, self.limits), self.limits).mode not in ("1", "L", "I", "I;16", "F", "LA"):
                         channels = 3
                         break
                 except R.ReadIssue:
@@ -340,19 +381,20 @@ class TablePipeline:
                 images, reasons = [], []
                 for p in paths:
                     try:
-                        images.append(R.decode_image(R.read_bytes(p)))
+                        images.append(R.decode_image(R.read_bytes(p, self.limits), self.limits))
                         reasons.append(None)
                     except R.ReadIssue as exc:
                         reasons.append(str(exc))
                 good = iter(embed_images(images, progress=False) if images else [])
                 return np.stack([next(good) if r is None else np.full(1280, np.nan, np.float32) for r in reasons]), reasons
 
-            return self._cached(image_encoder_version(), self._hashed(part, col, rows, issues), n, (1280,), decode, col, rows, issues, f"EfficientNet {col}")
+            encoder_id = f"{image_encoder_version()}/downscale{self.limits.max_side}"  # huge images are downscaled first
+            return self._cached(encoder_id, self._hashed(part, col, rows, issues), n, (1280,), decode, col, rows, issues, f"EfficientNet {col}")
         x = np.zeros((n, st["channels"], st["size"], st["size"]), np.float32)
         mask = np.zeros(n, bool)
         for j, path in self._paths(part, col, rows, issues).items():
             try:
-                x[j], mask[j] = R.image_array(R.decode_image(R.read_bytes(path)), st["size"], st["channels"]), True
+                x[j], mask[j] = R.image_array(R.decode_image(R.read_bytes(path, self.limits), self.limits), st["size"], st["channels"]), True
             except R.ReadIssue as exc:
                 issues.append(R.Issue(int(rows[j]), col, str(exc), str(path)))
         return x, mask
@@ -367,6 +409,7 @@ class TablePipeline:
             durations = []
             for path in list(self._paths(part, cols[0], rows, []).values())[:500]:
                 try:
+                    R.check_regular(path, self.limits)  # a FIFO or device would block soundfile
                     durations.append(soundfile.info(str(path)).duration)
                 except Exception:  # noqa: BLE001 - unreadable files are reported by transform
                     continue
@@ -384,7 +427,7 @@ class TablePipeline:
             waves, reasons = np.zeros((len(paths), n_samples), np.float32), []
             for k, p in enumerate(paths):
                 try:
-                    waves[k] = R.decode_audio(R.read_bytes(p), sr, n_samples)
+                    waves[k] = R.decode_audio(R.read_bytes(p, self.limits), sr, n_samples)
                     reasons.append(None)
                 except R.ReadIssue as exc:
                     reasons.append(str(exc))
@@ -400,7 +443,7 @@ class TablePipeline:
         lengths, dim = [], None
         for path in list(self._paths(part, cols[0], rows, []).values())[:500]:
             try:
-                arr = R.decode_sequence(R.read_bytes(path))
+                arr = R.decode_sequence(R.read_bytes(path, self.limits))
             except R.ReadIssue:
                 continue
             lengths.append(arr.shape[0])
@@ -414,7 +457,7 @@ class TablePipeline:
         x, mask = np.zeros((n, T, F), np.float32), np.zeros(n, bool)
         for j, path in self._paths(part, col, rows, issues).items():
             try:
-                arr = R.decode_sequence(R.read_bytes(path))
+                arr = R.decode_sequence(R.read_bytes(path, self.limits))
                 if arr.shape[1] != F:
                     raise R.ReadIssue(f"array has {arr.shape[1]} features per step, the model expects {F}")
             except R.ReadIssue as exc:
@@ -487,11 +530,12 @@ class TablePipeline:
         blocks, present = [], np.zeros(n, bool)
         for c in sorted(st["numeric"]):  # sorted: the layout never depends on JSON key order
             mu, sd = st["numeric"][c]
+            raw = part[c].tolist()
             v = _to_float(part[c]).to_numpy(np.float64)
             ok = np.isfinite(v)
             present |= ok
             for j in np.flatnonzero(~ok):
-                issues.append(R.Issue(int(rows[j]), c, "empty or non-numeric value set to the training mean", action="imputed"))
+                issues.append(R.Issue(int(rows[j]), c, f"{_bad_number(raw[j])} set to the training mean", action="imputed"))
             blocks.append(np.where(ok, (v - mu) / sd, 0.0)[:, None])
         for c in sorted(st["categorical"]):
             vocab = st["categorical"][c]
@@ -522,6 +566,25 @@ def _is_number(s: str) -> bool:
 
 
 def _to_float(s: Any) -> Any:
+    """Numbers of a column; empty, unparsable and infinite cells become NaN (then imputed and reported)."""
     import pandas as pd
 
-    return pd.to_numeric(s, errors="coerce").astype(float)
+    x = pd.to_numeric(s, errors="coerce").astype(float)
+    return x.where(np.isfinite(x))
+
+
+def _is_inf(cell: Any) -> bool:
+    return isinstance(cell, (float, np.floating)) and math.isinf(cell)
+
+
+def _bad_number(cell: Any) -> str:
+    """How a numeric cell that is not a finite number reads in the issue log."""
+    if R.is_missing(cell):
+        return "no value"
+    try:
+        if math.isinf(float(cell)):
+            return f"infinite value {cell!r}"
+    except (TypeError, ValueError):
+        pass
+    text = str(cell)
+    return f"non-numeric value {text[:40]!r}"

@@ -13,6 +13,9 @@ import hashlib
 import io
 import json
 import math
+import os
+import re
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -49,32 +52,101 @@ def is_missing(cell: Any) -> bool:
     return isinstance(cell, str) and not cell.strip()
 
 
-def resolve_path(cell: Any, base_dir: Path, restrict: bool, row: int, column: str) -> Path:
-    """Absolute path of a path cell; relative paths are taken from ``base_dir``.
+def resolve_path(cell: Any, base_dir: Path, restrict: bool) -> Path:
+    """Absolute path of a path cell; relative paths are taken from ``base_dir``, symlinks resolved.
 
     Raises:
-        DataError: ``restrict`` is set (``--base-dir`` given) and the path leaves ``base_dir``.
+        ReadIssue: ``restrict`` is set and the resolved path (after following every symlink) leaves
+            ``base_dir``: that row's issue, so a table cannot make mmfuse read any file the user can.
     """
     path = Path(str(cell).strip()).expanduser()
     full = (path if path.is_absolute() else base_dir / path).resolve()
     if restrict and not full.is_relative_to(base_dir.resolve()):
-        raise DataError(
-            f"Row {row}, column {column!r}: path {str(cell)!r} points outside the base directory {str(base_dir)!r}; "
-            "move the file inside it or give a different --base-dir."
-        )
+        raise ReadIssue(f"path leaves the folder {str(base_dir)!r} (give --allow-outside, or a --base-dir that holds it, to read it)")
     return full
 
 
-def read_bytes(path: Path) -> bytes:
-    """The file's bytes; a missing or unreadable file raises :class:`ReadIssue`."""
+@dataclass(frozen=True)
+class Limits:
+    """What one cell may cost; a file beyond a limit is that row's issue, never the run's failure.
+
+    ``max_file_mb``: bytes read from one file; ``max_image_pixels``: width x height, read from the image
+    header before anything is decoded (PIL's own bomb limit is the default); ``max_side``: a larger
+    decoded image is downscaled (antialiased, aspect kept) before the next one is decoded, so memory
+    holds one full-size image at a time.
+    """
+
+    max_file_mb: float = 512.0
+    max_image_pixels: int = 89_478_485
+    max_side: int = 1024
+
+    def __post_init__(self) -> None:
+        if not self.max_file_mb > 0 or not self.max_image_pixels > 0 or not self.max_side > 0:
+            raise DataError(f"Read limits must be positive (max_file_mb={self.max_file_mb}, max_image_pixels={self.max_image_pixels}, max_side={self.max_side}).")
+
+
+LIMITS = Limits()
+_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _not_regular(mode: int) -> str | None:
+    for test, name in _FILE_KINDS:
+        if test(mode):
+            return name
+    return None if stat.S_ISREG(mode) else "not a regular file"
+
+
+def check_regular(path: Path, limits: Limits = LIMITS) -> int:
+    """Size in bytes of regular file ``path`` (symlinks followed); anything else raises :class:`ReadIssue`."""
     try:
-        return path.read_bytes()
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ReadIssue("file not found") from None
+    except OSError as exc:
+        raise ReadIssue(f"cannot read file ({exc.strerror or type(exc).__name__})") from None
+    kind = _not_regular(st.st_mode)
+    if kind is not None:
+        raise ReadIssue(f"path is {kind}, not a regular file")
+    if st.st_size > limits.max_file_mb * 2**20:
+        raise ReadIssue(f"file is {st.st_size / 2**20:.0f} MB, over the {limits.max_file_mb:g} MB limit (raise --max-file-mb to read it)")
+    return st.st_size
+
+
+def read_bytes(path: Path, limits: Limits = LIMITS) -> bytes:
+    """The bytes of regular file ``path``; a missing, special (FIFO, device, socket, folder), unreadable or
+    over-size file raises :class:`ReadIssue`. Opened non-blocking and checked on the open descriptor, so a
+    named pipe never hangs and a file swapped after the check is still caught."""
+    cap = int(limits.max_file_mb * 2**20)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except FileNotFoundError:
         raise ReadIssue("file not found") from None
     except IsADirectoryError:
-        raise ReadIssue("path is a directory") from None
+        raise ReadIssue("path is a directory, not a regular file") from None
     except OSError as exc:
-        raise ReadIssue(f"cannot read file ({exc.strerror or exc})") from None
+        raise ReadIssue(f"cannot read file ({exc.strerror or type(exc).__name__})") from None
+    try:
+        st = os.fstat(fd)
+        kind = _not_regular(st.st_mode)
+        if kind is not None:
+            raise ReadIssue(f"path is {kind}, not a regular file")
+        if st.st_size > cap:
+            raise ReadIssue(f"file is {st.st_size / 2**20:.0f} MB, over the {limits.max_file_mb:g} MB limit (raise --max-file-mb to read it)")
+        chunks, total = [], 0
+        while True:
+            block = os.read(fd, 1 << 20)
+            if not block:
+                break
+            chunks.append(block)
+            total += len(block)
+            if total > cap:
+                raise ReadIssue(f"file grew past the {limits.max_file_mb:g} MB limit while being read")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise ReadIssue(f"cannot read file ({exc.strerror or type(exc).__name__})") from None
+    finally:
+        os.close(fd)
 
 
 def digest(data: bytes | str) -> str:
@@ -82,20 +154,48 @@ def digest(data: bytes | str) -> str:
     return hashlib.sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
 
 
-def decode_image(data: bytes) -> Any:
-    """A fully decoded PIL image (corrupt or truncated data raises :class:`ReadIssue`)."""
+def decode_image(data: bytes, limits: Limits = LIMITS) -> Any:
+    """A fully decoded PIL image, downscaled to at most ``limits.max_side`` pixels a side.
+
+    The pixel count is read from the header and checked against ``limits.max_image_pixels`` before any
+    decoding (a decompression bomb is one row's issue); corrupt or truncated data raises :class:`ReadIssue`.
+    """
     from PIL import Image, UnidentifiedImageError
 
+    bomb_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # our own limit below, checked from the header
     try:
         image = Image.open(io.BytesIO(data))
+        w, h = image.size
+        if w * h > limits.max_image_pixels:
+            raise ReadIssue(
+                f"image is {w} x {h} = {w * h / 1e6:.0f} Mpixel, over the {limits.max_image_pixels / 1e6:.0f} Mpixel limit "
+                "(raise --max-image-pixels to read it)"
+            )
+        if max(w, h) > limits.max_side:
+            image.draft(image.mode, (limits.max_side, limits.max_side))  # JPEG: decode at reduced scale
         image.load()
+        if max(image.size) > limits.max_side:
+            image.thumbnail((limits.max_side, limits.max_side), Image.LANCZOS)
     except UnidentifiedImageError:
         raise ReadIssue("not a readable image") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise ReadIssue(f"corrupt image ({exc})") from None
+    except ReadIssue:
+        raise
+    except Exception as exc:  # noqa: BLE001 - PIL raises many types (OSError, ValueError, SyntaxError, struct.error ...)
+        raise ReadIssue(f"corrupt image ({_reason(exc)})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = bomb_limit
     if image.width == 0 or image.height == 0:
         raise ReadIssue("empty image")
     return image
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, deterministic reason: no object addresses (``<_io.BytesIO object at 0x...>``), one line."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = re.sub(r"<[^<>]* at 0x[0-9a-fA-F]+>", "the data", text)
+    text = re.sub(r"0x[0-9a-fA-F]{6,}", "0x…", text)
+    return text[:80]
 
 
 def image_array(image: Any, size: int, channels: int) -> np.ndarray:
@@ -116,10 +216,11 @@ def decode_audio(data: bytes, sample_rate: int, n_samples: int) -> np.ndarray:
     import soundfile
     from scipy.signal import resample_poly
 
+    check_wav_complete(data)
     try:
         wave, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except Exception as exc:  # noqa: BLE001 - libsndfile raises several types for bad files
-        raise ReadIssue(f"corrupt or unsupported audio ({str(exc).strip()[:80]})") from None
+        raise ReadIssue(f"corrupt or unsupported audio ({_reason(exc)})") from None
     if wave.size == 0:
         raise ReadIssue("audio file has no samples")
     wave = wave.mean(1)
@@ -132,6 +233,27 @@ def decode_audio(data: bytes, sample_rate: int, n_samples: int) -> np.ndarray:
         start = (len(wave) - n_samples) // 2
         return wave[start : start + n_samples]
     return np.pad(wave, (0, n_samples - len(wave)))
+
+
+def check_wav_complete(data: bytes) -> None:
+    """Refuse a RIFF/WAVE file whose ``data`` chunk declares more bytes than the file holds.
+
+    libsndfile reads such a file silently as a shorter recording; a cut-off upload or copy is a damaged
+    file, so it becomes the row's issue. Streaming writers' placeholder sizes (0, 0xFFFFFFFF) are accepted.
+    """
+    import struct
+
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return
+    pos = 12
+    while pos + 8 <= len(data):
+        chunk, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
+        if chunk == b"data":
+            held = len(data) - pos - 8
+            if size not in (0, 0xFFFFFFFF) and size > held:
+                raise ReadIssue(f"truncated WAV (its data chunk declares {size} bytes, the file holds {held})")
+            return
+        pos += 8 + size + (size & 1)  # chunks are padded to an even size
 
 
 def log_mel(waves: np.ndarray, sample_rate: int, n_mels: int = 40, n_fft: int = 512, hop_length: int = 128) -> np.ndarray:
@@ -156,7 +278,7 @@ def decode_sequence(data: bytes) -> np.ndarray:
     try:
         arr = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as exc:
-        raise ReadIssue(f"not a numeric .npy array ({str(exc)[:60]})") from None  # object arrays need pickle: refused
+        raise ReadIssue(f"not a numeric .npy array ({_reason(exc)[:60]})") from None  # object arrays need pickle: refused
     except Exception:  # noqa: BLE001 - numpy raises several types for corrupt files
         raise ReadIssue("corrupt .npy file") from None
     if arr.dtype.kind not in "biuf":
@@ -179,7 +301,8 @@ def parse_vector(cell: Any) -> np.ndarray:
         except ValueError:
             raise ReadIssue("not a JSON list of numbers") from None
     try:
-        arr = np.asarray(value, np.float32).reshape(-1)
+        with np.errstate(over="ignore"):  # a number beyond float32 becomes inf, refused just below
+            arr = np.asarray(value, np.float32).reshape(-1)
     except (TypeError, ValueError):
         raise ReadIssue("not a list of numbers") from None
     if arr.size == 0:

@@ -37,6 +37,7 @@ IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", 
 AUDIO_EXT = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
 SEQUENCE_EXT = (".npy",)
 MIN_GROUP = 4  # numeric columns sharing a prefix that form a vector group
+NUMERIC_SHARE = 0.9  # a text column whose cells are at least this share numbers is numeric
 _NUMBERED = re.compile(r"^(.*?[A-Za-z_.-])_?(\d+)$")
 
 
@@ -49,6 +50,7 @@ class Schema:
     columns: dict[str, str]  # feature column -> kind (grouped columns have kind "vector")
     groups: dict[str, list[str]] = field(default_factory=dict)  # vector modality name -> its numeric columns
     options: dict[str, dict[str, Any]] = field(default_factory=dict)  # modality -> options (encoder, size, ...)
+    reasons: dict[str, str] = field(default_factory=dict)  # dropped column -> why it is not used
 
     def modalities(self) -> dict[str, tuple[str, list[str]]]:
         """``{modality: (kind, columns)}`` in sorted order (``tabular`` = numeric + categorical columns)."""
@@ -65,11 +67,15 @@ class Schema:
         return dict(sorted(out.items()))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "task": self.task, "columns": dict(self.columns), "groups": {k: list(v) for k, v in self.groups.items()}, "options": dict(self.options)}
+        return {
+            "target": self.target, "task": self.task, "columns": dict(self.columns), "groups": {k: list(v) for k, v in self.groups.items()},
+            "options": dict(self.options), "reasons": dict(self.reasons),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Schema":
-        return cls(data["target"], data["task"], dict(data["columns"]), {k: list(v) for k, v in data.get("groups", {}).items()}, dict(data.get("options", {})))
+        groups = {k: list(v) for k, v in data.get("groups", {}).items()}
+        return cls(data["target"], data["task"], dict(data["columns"]), groups, dict(data.get("options", {})), dict(data.get("reasons", {})))
 
     def describe(self) -> str:
         """Human-readable schema: one line per modality and the dropped columns."""
@@ -78,9 +84,9 @@ class Schema:
             shown = ", ".join(cols[:6]) + (f", ... ({len(cols)} columns)" if len(cols) > 6 else "")
             opts = self.options.get(name)
             lines.append(f"  {name:<20} {kind:<11} <- {shown}" + (f"  {json.dumps(opts, sort_keys=True)}" if opts else ""))
-        dropped = [c for c, k in self.columns.items() if k in ("id", "ignore")]
-        if dropped:
-            lines.append(f"  dropped: {', '.join(dropped)}")
+        for c, k in self.columns.items():
+            if k in ("id", "ignore"):
+                lines.append(f"  dropped: {c!r} ({self.reasons.get(c, k)})")
         return "\n".join(lines)
 
 
@@ -136,6 +142,8 @@ def infer_column(values: Any, n_rows: int) -> str:
     sample = nonnull.iloc[:200]
     if all(_is_listlike(v) or _json_list(v) for v in sample):
         return "vector"
+    if mostly_numeric(nonnull):  # a few stray strings must not turn a measurement into an id or a category
+        return "numeric"
     text = sample.astype(str).str.strip()
     lower = text.str.lower()
     for kind, ext in (("image", IMAGE_EXT), ("audio", AUDIO_EXT), ("sequence", SEQUENCE_EXT)):
@@ -148,6 +156,17 @@ def infer_column(values: Any, n_rows: int) -> str:
             return "categorical"
         return "id" if words <= 1.0 else "text"
     return "text"
+
+
+def mostly_numeric(values: Any, share: float = NUMERIC_SHARE) -> bool:
+    """At least ``share`` of the non-empty cells parse as numbers (the rest become per-row issues, imputed)."""
+    import pandas as pd
+
+    s = pd.Series(values)
+    s = s[[not (isinstance(v, str) and not v.strip()) for v in s]] if len(s) else s
+    if s.empty or any(_is_listlike(v) for v in s.iloc[:50]):
+        return False
+    return bool(pd.to_numeric(s, errors="coerce").notna().mean() >= share)
 
 
 def _numeric_groups(columns: dict[str, str]) -> dict[str, list[str]]:
@@ -177,11 +196,13 @@ def check_kind(values: Any, column: str, kind: str) -> None:
 
     s = pd.Series(values)
     nonnull = s.dropna()
-    if kind == "numeric" and not pd.api.types.is_numeric_dtype(s):
+    if kind == "numeric" and not pd.api.types.is_numeric_dtype(s) and not mostly_numeric(nonnull):
         bad = pd.to_numeric(nonnull, errors="coerce").isna()
-        if bad.any():
-            row = bad.idxmax()
-            raise DataError(f"Column {column!r} is declared numeric in the schema but row {row} holds {nonnull[row]!r}; fix the value or declare the column categorical/text.")
+        row = bad.idxmax()
+        raise DataError(
+            f"Column {column!r} is declared numeric in the schema but only {100 * (1 - bad.mean()):.0f}% of its cells are numbers "
+            f"(row {row} holds {nonnull[row]!r}); fix the values or declare the column categorical/text."
+        )
     if kind in ("image", "audio", "sequence", "text"):
         bad = nonnull[[not isinstance(v, str) for v in nonnull]]
         if len(bad):
@@ -219,14 +240,21 @@ def resolve_schema(df: Any, target: str | None, override: dict[str, Any] | None 
         for c in _expand(spec, features, "columns"):
             declared[c] = kind
     columns: dict[str, str] = {}
+    reasons: dict[str, str] = {}
     for c in features:
         if c in dropped:
-            columns[c] = "ignore"
+            columns[c], reasons[c] = "ignore", "listed under 'drop' in the schema"
         elif c in declared:
             check_kind(df[c], c, declared[c])
             columns[c] = declared[c]
+            if declared[c] in ("id", "ignore"):
+                reasons[c] = f"declared {declared[c]} in the schema"
         else:
             columns[c] = infer_column(df[c], len(df))
+            if columns[c] == "ignore":
+                reasons[c] = "every cell is empty"
+            elif columns[c] == "id":
+                reasons[c] = "a different short value in almost every row, read as an identifier; declare its kind under 'columns' in a schema to use it"
     groups = {} if "groups" in override else _numeric_groups({c: k for c, k in columns.items() if c not in declared})
     for name, spec in dict(override.get("groups", {})).items():
         members = _expand(spec, [c for c in features if c not in dropped], f"group {name!r}")
@@ -236,7 +264,7 @@ def resolve_schema(df: Any, target: str | None, override: dict[str, Any] | None 
     for name, members in groups.items():
         for c in members:
             columns[c] = "vector"
-    schema = Schema(target, task, columns, groups)
+    schema = Schema(target, task, columns, groups, reasons={c: r for c, r in reasons.items() if columns[c] in ("id", "ignore")})
     options = dict(override.get("modalities", {}))
     names = schema.modalities()
     for name, opts in options.items():

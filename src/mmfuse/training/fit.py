@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -26,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from mmfuse.config import ModelConfig, TrainConfig
 from mmfuse.errors import ConfigError
+from mmfuse.files import check_output_dir, scratch_dir
 from mmfuse.models.builder import build_encoders, build_model, task_specs
 from mmfuse.training.serialization import save_model_dir
 from mmfuse.training.task import MultimodalTask, objectives_for, objectives_need
@@ -90,6 +92,8 @@ def fit(
     out_dir: str | Path | None = None,
     extra_meta: dict[str, Any] | None = None,
     callbacks: list[Callback] | None = None,
+    overwrite: bool = False,
+    checkpoint_dir: str | Path | None = None,
 ) -> FitResult:
     """Train ``model_cfg`` on ``train`` with early stopping on ``val``; optionally save to ``out_dir``.
 
@@ -97,9 +101,17 @@ def fit(
     adds its weighted loss term, and the best checkpoint is chosen by ``val/loss`` unless
     ``train_cfg.monitor`` names e.g. ``"<task>/accuracy"`` (see :mod:`mmfuse.training.task`).
     Returns the model with the best validation weights loaded.
+
+    ``out_dir`` is checked before training (:func:`mmfuse.files.check_output_dir`: an earlier model there is
+    replaced only with ``overwrite``). Several processes share the best checkpoint through a folder beside
+    ``out_dir`` (or ``checkpoint_dir``, for callers that save the model themselves); one process keeps it in
+    a private temporary folder. Either is removed at the end, and a killed run's leftovers by the next run.
     """
     multi = str(train_cfg.devices) not in ("1", "auto") or train_cfg.num_nodes > 1
-    if multi and out_dir is None:
+    if out_dir is not None:
+        check_output_dir(out_dir, "model", overwrite)
+    shared = checkpoint_dir if checkpoint_dir is not None else out_dir
+    if multi and shared is None:
         raise ConfigError("Training on several devices/nodes needs an output directory (out_dir / -o) shared by every process.")
     L.seed_everything(train_cfg.seed, workers=True, verbose=False)
     dims = {m: int(e.out_dim) for m, e in build_encoders(model_cfg.encoders).items()}
@@ -112,8 +124,8 @@ def fit(
         model, objectives, model_cfg.task, model_cfg.num_outputs, train_cfg.lr, train_cfg.weight_decay, train_cfg.monitor, tasks=task_specs(model_cfg)
     )
     history = History()
-    with tempfile.TemporaryDirectory(prefix="mmfuse-ckpt-") as tmp, quiet_lightning():
-        ckpt_dir = Path(out_dir).parent / f".{Path(out_dir).name}.ckpt" if multi else Path(tmp)
+    with scratch_dir(tempfile.gettempdir(), "mmfuse-ckpt") as tmp, quiet_lightning():
+        ckpt_dir = _shared_checkpoint_dir(Path(shared)) if multi else tmp  # type: ignore[arg-type]
         checkpoint = ModelCheckpoint(dirpath=ckpt_dir, monitor=f"val/{task.monitor}", mode=task.monitor_mode, save_top_k=1, save_weights_only=True, filename="best")
         stopper = EarlyStopping(monitor=f"val/{task.monitor}", mode=task.monitor_mode, patience=train_cfg.patience)
         trainer = L.Trainer(
@@ -139,7 +151,7 @@ def fit(
         if best_path:
             state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
             task.load_state_dict(state)
-        if ckpt_dir != Path(tmp):
+        if ckpt_dir != tmp:
             trainer.strategy.barrier()  # every rank has loaded the best weights before rank 0 deletes them
             if trainer.is_global_zero:
                 shutil.rmtree(ckpt_dir, ignore_errors=True)
@@ -159,5 +171,14 @@ def fit(
     if out_dir is not None and trainer.is_global_zero:
         meta = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "history": history.epochs, "train_time_s": train_time, "best_val": result.best_score}
         meta.update(extra_meta or {})
-        save_model_dir(out_dir, model, meta, objectives=task.objectives)
+        save_model_dir(out_dir, model, meta, objectives=task.objectives, overwrite=overwrite)
     return result
+
+
+def _shared_checkpoint_dir(out_dir: Path) -> Path:
+    """``.<name>.ckpt`` beside ``out_dir``: one name every process agrees on. The launching process (rank 0,
+    before any other starts) removes one that a killed earlier run left, so old checkpoints never mix in."""
+    path = out_dir.parent / f".{out_dir.name}.ckpt"
+    if os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0":
+        shutil.rmtree(path, ignore_errors=True)
+    return path

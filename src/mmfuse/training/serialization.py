@@ -1,28 +1,29 @@
-"""Model directories: weights as safetensors + JSON metadata, written atomically, loaded without pickle.
+"""Model directories: weights as safetensors + JSON metadata, written crash-safely, loaded without pickle.
 
 Layout of a model directory::
 
     model.safetensors   # state dict of the model (MultimodalModel, or a multi-task model when ModelConfig.tasks is set)
     config.json         # {"model": ModelConfig, "train": TrainConfig, ...extra JSON metadata}
     summary.txt         # short human-readable summary
+    mmfuse.json         # manifest: format version, mmfuse version, size + SHA-256 of every file above
 
-A save first writes everything into a sibling temporary directory and then renames it into place,
-so a crash never leaves a half-written model directory that loads.
+Folders are written by :func:`mmfuse.files.write_dir` (staged in a temporary sibling, manifest last,
+swapped in atomically; an existing output is replaced only with ``overwrite``), and a folder is loaded
+only after :func:`mmfuse.files.read_manifest` has checked every file it lists, so an interrupted
+save never loads.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from torch import nn
 
 from mmfuse.config import ModelConfig, from_dict
-from mmfuse.errors import DataError
+from mmfuse.errors import ConfigError, DataError, MmfuseError
+from mmfuse.files import read_manifest, write_dir
 from mmfuse.models.builder import build_model
 
 WEIGHTS = "model.safetensors"
@@ -41,32 +42,6 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def write_atomic_dir(path: str | Path, files: Mapping[str, bytes | str]) -> Path:
-    """Write ``{name: content}`` into directory ``path`` atomically (temp dir + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    umask = os.umask(0)  # read the umask (os has no getter)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it 0700; give it the permissions of a normal folder
-    try:
-        for name, content in files.items():
-            target = tmp / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            (target.write_bytes if isinstance(content, bytes) else target.write_text)(content)
-        old = None
-        if path.exists():
-            old = path.parent / f".{path.name}.old-{os.getpid()}"
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
-
-
 def save_model_dir(
     path: str | Path,
     model: nn.Module,
@@ -74,8 +49,13 @@ def save_model_dir(
     summary: str = "",
     objectives: nn.Module | None = None,
     extra_files: Mapping[str, bytes | str] | None = None,
+    overwrite: bool = False,
+    inputs: Iterable[str | Path | None] = (),
 ) -> Path:
-    """Save ``model`` and ``meta`` (must contain ``"model"``: the ModelConfig as a dict) to ``path`` atomically.
+    """Save ``model`` and ``meta`` (must contain ``"model"``: the ModelConfig as a dict) to folder ``path``.
+
+    ``overwrite`` and ``inputs`` follow :func:`mmfuse.files.check_output_dir` (an earlier model there is
+    replaced only with ``overwrite``; an input is never written over).
 
     Objectives that own parameters (projections, a learnable temperature, a discriminator) are saved to
     ``objectives.safetensors`` so that e.g. a shared-subspace projection can be used for retrieval later.
@@ -95,36 +75,73 @@ def save_model_dir(
     }
     if objectives is not None and len(objectives.state_dict()):
         files[OBJECTIVES_FILE] = save({k: v.detach().cpu().contiguous() for k, v in objectives.state_dict().items()})
-    return write_atomic_dir(path, files)
+    return write_dir(path, files, kind="model", overwrite=overwrite, inputs=inputs)
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """``config.json`` of a model folder whose manifest checks out, validated enough to rebuild the model.
+
+    Raises:
+        DataError: one sentence naming the folder or file and what to do.
+    """
+    path = Path(path)
+    read_manifest(path, "model")
+    try:
+        meta = json.loads((path / CONFIG).read_text())
+        if not isinstance(meta, dict) or not isinstance(meta.get("model"), dict):
+            raise ValueError("no 'model' section")
+        from_dict(ModelConfig, meta["model"])
+    except (OSError, ValueError, TypeError, ConfigError) as exc:
+        raise DataError(f"{str(path / CONFIG)!r} does not describe a model ({str(exc)[:100]}); write the folder again with 'mmfuse fit' or 'mmfuse train'.") from None
+    return meta
+
+
+def build_saved_model(path: str | Path, meta: dict[str, Any]) -> nn.Module:
+    """``build_model`` of a saved config; a config that cannot be built (e.g. it names an encoder weight file that
+    is missing, tampered or pickled) is one sentence naming the folder, not the library's own report."""
+    try:
+        return build_model(from_dict(ModelConfig, meta["model"]))
+    except MmfuseError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - torch, safetensors and pickle raise many types for a bad file
+        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"The model in {str(path)!r} cannot be built from its config.json ({type(exc).__name__}: {first}); "
+                        "check the encoder files it names, or write the folder again with 'mmfuse fit' or 'mmfuse train'.") from None
+
+
+def load_state(model: nn.Module, weights: Path) -> None:
+    """Load safetensors ``weights`` into ``model``; a file that does not fit is one sentence, not torch's report."""
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(weights))
+        model.load_state_dict(state)
+    except (RuntimeError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{str(weights)!r} does not fit the model its config.json describes ({first}); write the folder again with 'mmfuse fit' or 'mmfuse train'.") from None
 
 
 def load_objectives(path: str | Path) -> dict[str, Any]:
     """Rebuild the run's objectives (``{term: module}``) with their saved parameters, from a model directory."""
-    from safetensors.torch import load_file
-
     from mmfuse.models.builder import build_encoders
     from mmfuse.training.task import objectives_for
 
     path = Path(path)
-    meta = json.loads((path / CONFIG).read_text())
+    meta = read_config(path)
     dims = {m: int(e.out_dim) for m, e in build_encoders(meta["model"]["encoders"]).items()}
     built = objectives_for(from_dict(ModelConfig, meta["model"]), meta.get("train", {}).get("objectives", {}), dims)
     modules = nn.ModuleDict({k: o for k, (o, _) in built.items()})
     if (path / OBJECTIVES_FILE).is_file():
-        modules.load_state_dict(load_file(str(path / OBJECTIVES_FILE)))
+        load_state(modules, path / OBJECTIVES_FILE)
     return dict(modules.eval().items())
 
 
 def load_model_dir(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the model from ``config.json`` and load ``model.safetensors`` (no pickle involved)."""
-    from safetensors.torch import load_file
-
+    """Rebuild the model from ``config.json`` and load ``model.safetensors`` (no pickle involved), after the
+    manifest check of :func:`mmfuse.files.read_manifest`."""
     path = Path(path)
-    cfg_file, weights = path / CONFIG, path / WEIGHTS
-    if not cfg_file.is_file() or not weights.is_file():
-        raise DataError(f"{str(path)!r} is not an mmfuse model directory (needs {CONFIG} and {WEIGHTS}); pass the folder written by 'mmfuse fit' or 'mmfuse train'.")
-    meta = json.loads(cfg_file.read_text())
-    model = build_model(from_dict(ModelConfig, meta["model"]))
-    model.load_state_dict(load_file(str(weights)))
+    meta = read_config(path)
+    model = build_saved_model(path, meta)
+    load_state(model, path / WEIGHTS)
     model.eval()
     return model, meta

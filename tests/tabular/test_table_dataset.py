@@ -144,3 +144,15 @@ def test_state_round_trips_through_json(table):
     a, b = pipe.transform(df).dataset, again.transform(df).dataset
     for m in a.inputs:
         assert np.array_equal(a.inputs[m].numpy(), b.inputs[m].numpy()), m
+
+
+def test_identical_bad_files_each_get_the_specific_reason(table):
+    """The cache decodes identical content once; every row with that content still gets its reason."""
+    df, root = table
+    pipe = pipeline(df, root).fit(df)
+    data = (root / "wav" / "0.wav").read_bytes()[:300]  # a truncated WAV, copied twice
+    for k in (1, 2):
+        (root / f"cut{k}.wav").write_bytes(data)
+    bad = df.assign(clip=["cut1.wav", "cut2.wav"] + df["clip"].tolist()[2:])
+    issues = [(it.row, it.reason) for it in pipe.transform(bad).issues]
+    assert [r for r, _ in issues] == [0, 1] and all(reason.startswith("truncated WAV") for _, reason in issues)

@@ -36,3 +36,13 @@ def test_two_process_ddp_gives_the_same_kind_of_checkpoint(tmp_path, data_dir):
     assert meta["train"]["devices"] == 2 and meta["train"]["strategy"] == "ddp"
     assert meta["best_val"] > 0.5  # it learned (10 classes, chance 0.1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp", "single"]  # no checkpoint leftovers
+    # the DDP model loads and predicts like the 1-process one, in kind
+    from mmfuse.data.registry import load_dataset
+    from mmfuse.evaluation.predict import predict, task_metrics
+    from mmfuse.training.serialization import load_model_dir
+
+    test = load_dataset("handwritten", data_dir=data_dir).test
+    preds = {name: predict(load_model_dir(tmp_path / name)[0], test) for name in ("single", "ddp")}
+    assert preds["single"].prediction.shape == preds["ddp"].prediction.shape == (len(test), 10)
+    for name, p in preds.items():
+        assert task_metrics(p, "classification")["accuracy"] > 0.5, name

@@ -302,15 +302,16 @@ class TablePipeline:
         return out
 
     def _cached(self, encoder_id: str, items: dict[int, tuple[Path, str]], n: int, shape: tuple[int, ...], decode: Callable[[list[Path]], tuple[np.ndarray, list[str | None]]], col: str, rows: np.ndarray, issues: list[R.Issue], desc: str) -> tuple[np.ndarray, np.ndarray]:
-        """Cached outputs of ``decode`` for ``items``; rows it fails on become issues."""
+        """Cached outputs of ``decode`` for ``items``; rows it fails on become issues (every row with the same
+        content gets the reason: the cache decodes identical files once)."""
         js = sorted(items)
-        failures: dict[int, str] = {}
+        failures: dict[str, str] = {}  # content hash -> reason
 
         def compute(idx: list[int]) -> np.ndarray:
             values, reasons = decode([items[js[i]][0] for i in idx])
             for i, reason in zip(idx, reasons):
                 if reason is not None:
-                    failures[js[i]] = reason
+                    failures[items[js[i]][1]] = reason
             return values
 
         x = np.zeros((n, *shape), np.float32)
@@ -318,8 +319,8 @@ class TablePipeline:
         if js:
             values = self.cache.lookup(encoder_id, [items[j][1] for j in js], compute, batch_size=32, progress=self.progress, desc=desc, shape=shape)
             for j, v in zip(js, values):
-                if j in failures or not np.isfinite(v).all():
-                    issues.append(R.Issue(int(rows[j]), col, failures.get(j, "could not be decoded"), str(items[j][0])))
+                if items[j][1] in failures or not np.isfinite(v).all():
+                    issues.append(R.Issue(int(rows[j]), col, failures.get(items[j][1], "could not be decoded"), str(items[j][0])))
                 else:
                     x[j], mask[j] = v, True
         return x, mask

@@ -37,31 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-SPEAKERS = ["george", "jackson", "lucas", "nicolas", "theo", "yweweler"]
-
-
-def build_table(root: Path, data_dir: Path, n: int, seed: int = 0) -> pd.DataFrame:
-    from PIL import Image
-
-    from mmfuse.data.mnist import load_mnist
-
-    (root / "img").mkdir(parents=True, exist_ok=True)
-    (root / "wav").mkdir(exist_ok=True)
-    rng = np.random.default_rng(seed)
-    mnist = load_mnist(data_dir, download=False)
-    pick = rng.choice(len(mnist["train_labels"]), n, replace=False)
-    rows = []
-    for k, i in enumerate(pick):
-        d = int(mnist["train_labels"][i])
-        Image.fromarray(mnist["train_images"][i]).save(root / "img" / f"{k}.png")
-        wav = f"{d}_{SPEAKERS[rng.integers(6)]}_{rng.integers(5, 50)}.wav"
-        shutil.copyfile(data_dir / "fsdd" / "recordings" / wav, root / "wav" / wav)
-        rows.append({"sample": f"s{k:05d}", "image": f"img/{k}.png", "audio": f"wav/{wav}", "text": f"the speaker says {WORDS[d]}",
-                     "brightness": float(mnist["train_images"][i].mean() / 255 + rng.normal(scale=0.01)),
-                     "colour": str(rng.choice(["red", "green", "blue"])), "digit": d})
-    return pd.DataFrame(rows)
-
+from mmfuse.data.tables import digits_table
 
 def _png_claiming(width: int, height: int) -> bytes:
     def chunk(kind: bytes, body: bytes) -> bytes:
@@ -92,9 +68,9 @@ def inject(df: pd.DataFrame, root: Path, rows: list[int], tag: str, outside: Pat
         "truncated WAV": ("audio", "truncated WAV", lambda i: _write(bad / f"t{i}.wav", (root / df.loc[i, "audio"]).read_bytes()[:2000])),
         "corrupt WAV": ("audio", "corrupt or unsupported audio", lambda i: _write(bad / f"c{i}.wav", b"RIFF" + np.random.default_rng(i).bytes(300))),
         "empty text": ("text", "empty text", lambda i: "   "),
-        "NaN number": ("brightness", "no value set to the training mean", lambda i: np.nan),
-        "inf number": ("brightness", "infinite value", lambda i: "inf"),
-        "stray string in a number": ("brightness", "non-numeric value 'abc'", lambda i: "abc"),
+        "NaN number": ("noise", "no value set to the training mean", lambda i: np.nan),
+        "inf number": ("noise", "infinite value", lambda i: "inf"),
+        "stray string in a number": ("noise", "non-numeric value 'abc'", lambda i: "abc"),
     }
     if tag == "test":
         classes["unseen category"] = ("colour", "not seen in training", lambda i: "purple")
@@ -103,7 +79,7 @@ def inject(df: pd.DataFrame, root: Path, rows: list[int], tag: str, outside: Pat
         Image.new("L", (6000, 6000), 128).save(large)
     per = len(rows) // (len(classes) + 1)
     out, k = {}, 0
-    df["brightness"] = df["brightness"].astype(object)
+    df["noise"] = df["noise"].astype(object)
     for name, (col, note, make) in classes.items():
         picked = rows[k : k + per]
         k += per
@@ -183,7 +159,7 @@ def main() -> None:
     outside = work / "secret.txt"
     outside.write_text("not for mmfuse")
     t_all = time.perf_counter()
-    df = build_table(root, data_dir, args.rows)
+    df = digits_table(root, data_dir, args.rows)
     n_train = int(0.8 * len(df))
     classes_n = 19
     rng = np.random.default_rng(1)
@@ -226,7 +202,7 @@ def main() -> None:
 
     # ---------------------------------------------------------------- kill -9
     numeric = root / "numeric.csv"
-    df.iloc[:n_train][["sample", "brightness", "colour", "digit", "text"]].to_csv(numeric, index=False)
+    df.iloc[:n_train][["sample", "noise", "colour", "digit", "text"]].to_csv(numeric, index=False)
     base = ["fit", numeric, "--target", "digit", "--cache-dir", cache, "--max-epochs", "4", "--no-progress"]
     assert run(*base, "-o", work / "k")["rc"] == 0
     loadable, half, killed = 0, 0, 0

@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pandas as pd
 import pytest
 
+from mmfuse.data import tables
 from mmfuse.errors import DataError, MmfuseError
 from mmfuse.predictor import FILES, MultimodalPredictor
 
-WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-SPEAKERS = ["george", "jackson", "lucas", "nicolas", "theo", "yweweler"]
-
-
 def digits_table(root, data_dir, n: int, seed: int = 0) -> pd.DataFrame:
-    """``n`` rows: an MNIST digit (PNG), a spoken FSDD recording of the same digit (WAV), its word in a sentence, two tabular columns."""
-    from PIL import Image
-
-    from mmfuse.data.mnist import load_mnist
-
-    (root / "img").mkdir(parents=True, exist_ok=True)
-    (root / "wav").mkdir(exist_ok=True)
-    rng = np.random.default_rng(seed)
-    mnist = load_mnist(data_dir, download=False)
-    pick = rng.choice(len(mnist["train_labels"]), n, replace=False)
-    rows = []
-    for k, i in enumerate(pick):
-        d = int(mnist["train_labels"][i])
-        Image.fromarray(mnist["train_images"][i]).save(root / "img" / f"{k}.png")
-        wav = f"{d}_{SPEAKERS[rng.integers(6)]}_{rng.integers(5, 50)}.wav"
-        shutil.copyfile(data_dir / "fsdd" / "recordings" / wav, root / "wav" / wav)
-        rows.append({"image": f"img/{k}.png", "audio": f"wav/{wav}", "text": f"the speaker says {WORDS[d]}",
-                     "noise": float(rng.normal()), "colour": str(rng.choice(["red", "green", "blue"])), "digit": d})
-    return pd.DataFrame(rows)
+    return tables.digits_table(root, data_dir, n, seed).drop(columns=["sample"])
 
 
 @pytest.fixture(scope="module")

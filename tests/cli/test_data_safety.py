@@ -175,7 +175,7 @@ def test_devices_and_pipes_are_row_issues_within_a_second(data, model, tmp_path,
     rc, _, err = run(capsys, "predict", model, tmp_path / "t.csv", "-o", tmp_path / "p.csv", "--allow-outside")
     assert rc == 0, err
     assert time.perf_counter() - t0 < 30  # loading the model included; the pipe never blocks
-    notes = pd.read_csv(tmp_path / "p.csv")["notes"].fillna("").tolist()
+    notes = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)["notes"].tolist()
     assert notes[0] == "" and notes[3] == ""
     assert notes[1] == "photo: path is a character device, not a regular file"
     assert notes[2] == "photo: path is a named pipe, not a regular file"
@@ -193,10 +193,10 @@ def test_paths_leaving_the_table_folder_are_row_issues_unless_allowed(data, mode
     df.to_csv(table, index=False)
     try:
         assert run(capsys, "predict", model, table, "-o", tmp_path / "p.csv")[0] == 0
-        notes = pd.read_csv(tmp_path / "p.csv")["notes"].fillna("").tolist()
+        notes = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)["notes"].tolist()
         assert notes[0] == "" and all(n.startswith("photo: path leaves the folder") for n in notes[1:])
         assert run(capsys, "predict", model, table, "-o", tmp_path / "q.csv", "--allow-outside")[0] == 0
-        assert pd.read_csv(tmp_path / "q.csv")["notes"].fillna("").tolist() == ["", "", "", ""]
+        assert pd.read_csv(tmp_path / "q.csv", keep_default_na=False)["notes"].tolist() == ["", "", "", ""]
     finally:
         table.unlink()
         (data / "images" / "link.png").unlink()

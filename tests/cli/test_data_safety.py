@@ -251,11 +251,14 @@ def test_a_model_whose_files_and_manifest_agree_but_do_not_fit_is_one_sentence(m
 
     from mmfuse import files as F
 
+    config = json.loads((model / "config.json").read_text())
+    config["model"]["encoders"]["photo"]["out_dim"] = 7  # wrong sizes: the weights no longer fit
     for name, content, message in (
         ("config.json", "{}", "does not describe a model"),
         ("labels.json", '{"target": {"classes": 3}, "modalities": {}}', "labels.json' is malformed"),
+        ("config.json", json.dumps(config), "does not fit the model its config.json describes"),
     ):
-        bad = tmp_path / f"t-{name}"
+        bad = tmp_path / f"t-{name}-{len(content)}"
         shutil.copytree(model, bad)
         manifest = json.loads((bad / F.MANIFEST).read_text())
         data_ = {n: (bad / n).read_bytes() for n in manifest["files"]}

@@ -49,7 +49,7 @@ def test_fit_evaluate_predict_reload(trained, digits, cache_dir, tmp_path):
     assert set(report["contribution"]) == {"audio", "image", "tabular", "text"}
     assert report["issues"]["total"] == 0
     first = trained.predict(digits / "test.csv")
-    assert len(first) == 80 and list(first.columns) == ["prediction"] + [f"prob_{d}" for d in range(10)] + ["notes"]
+    assert len(first) == 80 and list(first.columns) == ["prediction"] + [f"prob_{d}" for d in range(10)] + ["uncertainty", "notes"]
     assert np.allclose(first.filter(like="prob_").sum(axis=1), 1, atol=1e-5) and (first["notes"] == "").all()
     trained.save(tmp_path / "model")
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == sorted([*FILES, "mmfuse.json"])

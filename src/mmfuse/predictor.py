@@ -212,6 +212,8 @@ class MultimodalPredictor:
             "train_time_s": result.train_time_s, "encode_time_s": encode_s, "best_val": result.best_score, "epochs": result.epochs_run,
             "rows": {k: int(len(v.rows)) for k, v in data.items()}, "kind": "mmfuse-table-predictor", "global_rank": result.global_rank,
         }
+        if splits.spec.task == "classification":  # temperature scaling on the validation rows (Guo et al. 2017)
+            self.meta["calibration"] = self._fit_temperature(data["val"])
         val = self._report(data["val"], contributions=False)
         self.metrics = {"validation": val["metrics"], "rows": self.meta["rows"], "cache": {"hits": self.cache.hits, "misses": self.cache.misses, "repaired": self.cache.repaired},
                         "issues": {"train": data["train"].issue_counts(), "val": data["val"].issue_counts(), "target": len(self.fit_issues)},
@@ -232,23 +234,51 @@ class MultimodalPredictor:
             raise ConfigError("This predictor is not trained; call fit(...) or MultimodalPredictor.load(model_dir) first.")
         return self.pipeline
 
-    def _outputs(self, data: TableData) -> np.ndarray:
-        """Probabilities ``(N, C)`` (classification/multilabel) or values ``(N, 1)`` in target units."""
-        import torch
-
+    def _fit_temperature(self, val: TableData) -> dict[str, Any]:
+        """``{"temperature": T, "validation_before": ..., "validation_after": ...}``: the ``T`` minimising the validation NLL."""
+        from mmfuse.evaluation.calibration import calibration_metrics, fit_temperature, softmax
         from mmfuse.evaluation.predict import predict
 
-        pred = predict(self.model, data.dataset, batch_size=256).prediction
+        pred = predict(self.model, val.dataset, batch_size=256)
+        y = val.dataset.target.numpy()
+        t = fit_temperature(pred.prediction, y)
+        return {"temperature": t, "fitted_on": "validation", "validation_before": calibration_metrics(softmax(pred.prediction), y),
+                "validation_after": calibration_metrics(softmax(pred.prediction, t), y)}
+
+    @property
+    def temperature(self) -> float:
+        """The validation-fitted temperature (1.0 for a model saved without one, or a non-classifier)."""
+        return float(self.meta.get("calibration", {}).get("temperature", 1.0))
+
+    def _predictions(self, data: TableData) -> Any:
+        from mmfuse.evaluation.predict import predict
+
+        return predict(self.model, data.dataset, batch_size=256)
+
+    def _outputs(self, data: TableData, calibrate: bool = False, pred: Any = None) -> np.ndarray:
+        """Probabilities ``(N, C)`` (classification/multilabel) or values ``(N, 1)`` in target units; ``calibrate``
+        divides classification logits by the validation-fitted temperature first."""
+        from mmfuse.evaluation.calibration import softmax
+
+        pred = (pred if pred is not None else self._predictions(data)).prediction
         task = self._require().schema.task
         if task == "classification":
-            return torch.softmax(torch.from_numpy(pred), 1).numpy()  # logits or log-probabilities -> probabilities
+            return softmax(pred, self.temperature if calibrate else 1.0)  # logits or log-probabilities -> probabilities
         if task == "multilabel":
             return 1.0 / (1.0 + np.exp(-pred))
         return self.pipeline.decode_prediction(pred)
 
-    def predict(self, table: Any, with_ids: bool = False) -> Any:
+    def predict(self, table: Any, with_ids: bool = False, calibrate: bool = False, explain: bool = False) -> Any:
         """A DataFrame with one row per table row, in the table's order: ``prediction``, ``prob_<class>`` columns
-        (classification / multi-label) and ``notes`` naming any modality that was missing or unreadable (or repaired).
+        (classification / multi-label), ``uncertainty`` (classification, in [0, 1]: an evidential fusion's
+        ``u = K / S``, else the normalised predictive entropy) and ``notes`` naming any modality that was missing
+        or unreadable (or repaired).
+
+        ``calibrate`` applies the temperature fitted on the validation rows at ``fit`` (it changes the
+        probabilities and the entropy, never the predicted class). ``explain`` adds ``shapley_<modality>``: each
+        modality's exact Shapley value for the predicted class's probability (regression: the value), summing
+        per row to the prediction with every modality minus the prediction with none
+        (:mod:`mmfuse.evaluation.attribution`).
 
         A DataFrame's own index is kept (``df["pred"] = p.predict(df)["prediction"]`` lands on the right rows,
         whatever the index). ``with_ids`` puts the table's id columns first (the columns the schema reads as
@@ -261,7 +291,8 @@ class MultimodalPredictor:
         df, folder = _table(table)
         self._set_base(folder)
         data = pipe.transform(df, with_target=False)
-        out = self._outputs(data)
+        pred = self._predictions(data)
+        out = self._outputs(data, calibrate, pred)
         task, classes = pipe.schema.task, pipe.target_state.get("classes", [])
         frame = pd.DataFrame(index=df.index)
         if task == "regression":
@@ -272,6 +303,17 @@ class MultimodalPredictor:
             frame["prediction"] = [_label_value(classes[k]) for k in out.argmax(1)]
         for k, c in enumerate(classes):
             frame[f"prob_{c}"] = out[:, k]
+        if task == "classification":
+            from mmfuse.evaluation.calibration import normalised_entropy
+
+            frame["uncertainty"] = pred.evidential_uncertainty if pred.evidential_uncertainty is not None else normalised_entropy(out)
+        if explain:
+            from mmfuse.evaluation.attribution import modality_shapley
+
+            phi, mods, _ = modality_shapley(self.model, data.dataset, "classification" if task == "classification" else "regression")
+            scale = pipe.target_state.get("std", 1.0) if task == "regression" else 1.0  # regression: in the target's units
+            for j, m in enumerate(mods):
+                frame[f"shapley_{m}"] = phi[:, j] * scale
         frame["notes"] = data.notes(len(df))
         if with_ids:
             ids = [c for c, k in pipe.schema.columns.items() if k == "id" and c in df.columns]
@@ -291,6 +333,11 @@ class MultimodalPredictor:
         data.issues = sorted(dropped + data.issues, key=lambda it: (it.row, it.column))
         report = self._report(data)
         report["rows"] = {"table": int(len(df)), "evaluated": int(len(keep)), "target_missing": len(dropped)}
+        if len(keep) and pipe.schema.task != "multilabel":
+            from mmfuse.evaluation.attribution import modality_shapley, shapley_summary
+
+            phi, mods, _ = modality_shapley(self.model, data.dataset, pipe.schema.task)
+            report["shapley"] = shapley_summary(phi, mods)
         return report
 
     def _report(self, data: TableData, contributions: bool = True) -> dict[str, Any]:
@@ -299,10 +346,18 @@ class MultimodalPredictor:
         pipe = self._require()
         task = pipe.schema.task
         y = data.dataset.target.numpy()
-        out = self._outputs(data)
+        pred = self._predictions(data)
+        out = self._outputs(data, pred=pred)
         metrics = _metrics(out, y, task, pipe)
         report: dict[str, Any] = {"task": task, "metrics": metrics}
         classes = pipe.target_state.get("classes", [])
+        if task == "classification" and len(y):
+            from mmfuse.evaluation.calibration import normalised_entropy, trust_report
+
+            unc = pred.evidential_uncertainty if pred.evidential_uncertainty is not None else normalised_entropy(out)
+            report["calibration"] = {"uncertainty": "evidential" if pred.evidential_uncertainty is not None else "entropy",
+                                     "temperature": self.temperature, "raw": trust_report(out, y, unc),
+                                     "calibrated": trust_report(self._outputs(data, True, pred), y, unc)}
         if task == "classification":
             from sklearn.metrics import confusion_matrix
 
@@ -427,8 +482,11 @@ def _metrics(out: np.ndarray, y: np.ndarray, task: str, pipe: TablePipeline) -> 
     if len(y) == 0:
         return {}
     if task == "classification":
+        from mmfuse.evaluation.calibration import calibration_metrics
+
         yhat = out.argmax(1)
-        return {"accuracy": float(accuracy_score(y, yhat)), "macro_f1": float(f1_score(y, yhat, average="macro", zero_division=0))}
+        return {"accuracy": float(accuracy_score(y, yhat)), "macro_f1": float(f1_score(y, yhat, average="macro", zero_division=0)),
+                **calibration_metrics(out, y)}
     if task == "multilabel":
         yhat = (out > 0.5).astype(int)
         return {"macro_f1": float(f1_score(y.astype(int), yhat, average="macro", zero_division=0)), "subset_accuracy": float((yhat == y).all(1).mean())}

@@ -53,13 +53,23 @@ def test_fit_evaluate_predict(table, tmp_path, capsys):
     assert summary(out)["rows"] == {"train": 76, "val": 14}
     rc, out, _ = run(capsys, "evaluate", tmp_path / "m", table / "test.csv", "-o", tmp_path / "report.json")
     assert rc == 0 and "confusion matrix" in out and "per-modality contribution" in out and "issues: 0" in out
+    assert "calibration: ECE=" in out and "after temperature scaling (T = " in out and "accuracy at coverage 1: " in out
+    assert "per-modality Shapley values" in out
     report = json.loads((tmp_path / "report.json").read_text())
     assert set(report["contribution"]) == {"f", "tabular", "track"} and report["rows"]["evaluated"] == 30
     rc, out, _ = run(capsys, "predict", tmp_path / "m", table / "test.csv", "-o", tmp_path / "pred.parquet")
     pred = pd.read_parquet(tmp_path / "pred.parquet")
     assert rc == 0 and len(pred) == 30 and set(pred["prediction"]) <= {"class0", "class1", "class2"}
-    assert list(pred.columns) == ["row", "prediction", "prob_class0", "prob_class1", "prob_class2", "notes"]
+    assert list(pred.columns) == ["row", "prediction", "prob_class0", "prob_class1", "prob_class2", "uncertainty", "notes"]
     assert pred["row"].tolist() == list(range(30))  # the table's order, and which row each prediction is for
+    assert pred["uncertainty"].between(0, 1).all()
+    rc, out, _ = run(capsys, "predict", tmp_path / "m", table / "test.csv", "-o", tmp_path / "cal.csv", "--calibrate", "--explain")
+    cal = pd.read_csv(tmp_path / "cal.csv")
+    assert rc == 0 and (cal["prediction"] == pred["prediction"]).all()  # temperature scaling never changes the class
+    assert [c for c in cal.columns if c.startswith("shapley_")] == ["shapley_f", "shapley_tabular", "shapley_track"]
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    t = config["calibration"]["temperature"]
+    assert t > 0 and (t == 1.0 or not np.allclose(cal["prob_class0"], pred["prob_class0"]))
 
 
 def test_compare_prints_a_leaderboard(table, tmp_path, capsys):

@@ -144,6 +144,10 @@ def test_user_errors_name_the_problem(name):
 @pytest.mark.parametrize("task", ["classification", "regression", "multilabel"])
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 def test_decision_level_tasks(name, task, training):
+    if task not in FUSIONS.get(name).tasks:  # a method that cannot serve a task refuses it by name
+        with pytest.raises(ConfigError, match=f"'{task}'"):
+            build(name, task=task)
+        return
     fusion = build(name, task=task).train(training)
     emb, masks = embeddings(DIMS), combos(DIMS)
     out = fusion(emb, masks)

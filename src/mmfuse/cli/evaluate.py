@@ -43,6 +43,20 @@ def format_report(report: dict) -> str:
             key = next(k for k in c if k.endswith("_without"))
             weight = "" if c["fusion_weight"] is None else f", mean fusion weight {c['fusion_weight']:.3f}"
             lines.append(f"  {m:<20} {key}={c[key]:.4f}  (drop {c['drop']:+.4f}{weight})")
+    cal = report.get("calibration")
+    if cal:
+        for name in ("raw", "calibrated"):
+            c = cal[name]
+            label = "calibration" if name == "raw" else f"after temperature scaling (T = {cal['temperature']:.3f})"
+            lines.append(f"{label}: ECE={c['ece']:.4f}, NLL={c['nll']:.4f}, Brier={c['brier']:.4f}")
+        raw = cal["raw"]
+        cov = ", ".join(f"{k}: {v:.4f}" for k, v in raw["accuracy_at_coverage"].items())
+        lines.append(f"selective prediction ({cal['uncertainty']} uncertainty): accuracy at coverage {cov}; "
+                     f"AUROC wrong-vs-correct {raw['auroc_wrong_vs_correct']:.4f}")
+    if report.get("shapley"):
+        lines.append("per-modality Shapley values (exact, over modality subsets; mean |phi| and mean phi):")
+        for m, v in sorted(report["shapley"].items(), key=lambda kv: -kv[1]["mean_abs"]):
+            lines.append(f"  {m:<20} {v['mean_abs']:.4f}  ({v['mean']:+.4f})")
     iss = report["issues"]
     lines.append(f"issues: {iss['total']} in {iss['rows_affected']} row(s)" + (": " + ", ".join(f"{k}={v}" for k, v in iss["by_column"].items()) if iss["total"] else ""))
     for it in iss["log"][:10]:

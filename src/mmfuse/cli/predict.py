@@ -2,7 +2,8 @@
 
 The output (CSV, or Parquet for a ``.parquet`` name) keeps the table's row order, starts with the
 table's id column(s) (or ``row``, the 0-based row number, when it has none) and has ``prediction``,
-one ``prob_<class>`` column per class (classification / multi-label) and ``notes``, which names any
+one ``prob_<class>`` column per class (classification / multi-label), ``uncertainty`` (classification;
+evidential ``u`` or normalised entropy), ``shapley_<modality>`` with ``--explain``, and ``notes``, which names any
 modality that was missing or unreadable for the row (it was then predicted from the other
 modalities). An existing file is replaced only with ``--overwrite``, and never the input table.
 """
@@ -22,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--base-dir", help="folder that relative paths start from (default: the table's folder); a path leaving it is the row's issue")
     p.add_argument("--allow-outside", action="store_true", help="read paths that leave the base folder (absolute paths, .., symlinks); off by default, so a table cannot make mmfuse read any file you can")
     p.add_argument("--cache-dir", help="embedding cache folder (default: $MMFUSE_CACHE_DIR or ~/.cache/mmfuse/embeddings)")
+    p.add_argument("--calibrate", action="store_true", help="apply the temperature fitted on the validation rows at fit (classification)")
+    p.add_argument("--explain", action="store_true", help="add shapley_<modality> columns: each modality's exact Shapley value for the prediction")
     add_limit_args(p)
     add_overwrite_arg(p)
     p.set_defaults(func=run)
@@ -34,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     out = check_output_file(args.out, [args.table, args.model], args.overwrite)
     predictor = MultimodalPredictor.load(args.model, base_dir=args.base_dir, cache_dir=args.cache_dir, limits=limits_from_args(args),
                                         allow_outside=args.allow_outside)
-    frame = predictor.predict(args.table, with_ids=True)
+    frame = predictor.predict(args.table, with_ids=True, calibrate=args.calibrate, explain=args.explain)
     with atomic_open(out) as f:
         if out.suffix.lower() in (".parquet", ".pq"):
             frame.to_parquet(f, index=False)

@@ -21,6 +21,24 @@ class Predictions:
     target: np.ndarray | None  # (N,) or (N, T)
     masks: dict[str, np.ndarray]  # presence masks actually used
     seconds: float  # wall time of the forward passes
+    evidential_uncertainty: np.ndarray | None = None  # (N,) u = K / S of an evidential fusion, else None
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """Class probabilities ``softmax(prediction)`` ``(N, K)`` (classification; log-probabilities are unchanged by it)."""
+        z = self.prediction - self.prediction.max(1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(1, keepdims=True)
+
+    @property
+    def uncertainty(self) -> np.ndarray:
+        """Per-row uncertainty in [0, 1]: the evidential ``u`` where the fusion has it, else the predictive
+        entropy ``-sum_k p_k log p_k / log K`` (classification)."""
+        if self.evidential_uncertainty is not None:
+            return self.evidential_uncertainty
+        from mmfuse.evaluation.calibration import normalised_entropy
+
+        return normalised_entropy(self.probabilities)
 
     @property
     def labels(self) -> np.ndarray:
@@ -38,7 +56,7 @@ def predict(
 ) -> Predictions:
     """Run ``model`` over ``dataset`` in eval mode; ``transform`` may alter each batch first (robustness sweeps)."""
     model.eval().to(device)
-    preds, targets, masks = [], [], {}
+    preds, targets, masks, evidential = [], [], {}, []
     seconds = 0.0
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
         if transform is not None:
@@ -50,6 +68,8 @@ def predict(
         if isinstance(out["prediction"], Mapping):
             raise TypeError("This is a multi-task model (its prediction is a dict of tasks); use predict_tasks() instead of predict().")
         preds.append(out["prediction"].float().cpu().numpy())
+        if "evidence" in out:
+            evidential.append(out["evidence"].uncertainty.float().cpu().numpy())
         if "target" in batch:
             targets.append(batch["target"].cpu().numpy())
         for m, v in out["masks"].items():
@@ -59,6 +79,7 @@ def predict(
         target=np.concatenate(targets) if targets else None,
         masks={m: np.concatenate(v) for m, v in masks.items()},
         seconds=seconds,
+        evidential_uncertainty=np.concatenate(evidential) if evidential else None,
     )
 
 
@@ -91,11 +112,15 @@ def predict_tasks(model: torch.nn.Module, dataset: Dataset, batch_size: int = 25
 
 
 def classification_metrics(pred: Predictions) -> dict[str, float]:
-    """Accuracy and macro-F1 (sklearn definitions)."""
+    """Accuracy and macro-F1 (sklearn definitions), and the calibration of the probabilities: expected calibration
+    error (15 bins), negative log-likelihood and Brier score (:mod:`mmfuse.evaluation.calibration`)."""
     from sklearn.metrics import accuracy_score, f1_score
 
+    from mmfuse.evaluation.calibration import calibration_metrics
+
     y, yhat = pred.target.astype(int), pred.labels
-    return {"accuracy": float(accuracy_score(y, yhat)), "macro_f1": float(f1_score(y, yhat, average="macro"))}
+    return {"accuracy": float(accuracy_score(y, yhat)), "macro_f1": float(f1_score(y, yhat, average="macro")),
+            **calibration_metrics(pred.probabilities, y)}
 
 
 def regression_metrics(pred: Predictions) -> dict[str, float]:

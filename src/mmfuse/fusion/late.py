@@ -104,6 +104,7 @@ class DecisionFusion(Fusion):
     """
 
     decision_level: ClassVar[bool] = True
+    tasks: ClassVar[tuple[str, ...]] = ("classification", "regression", "multilabel")  # the tasks the method serves
 
     def __init__(self, dims: Mapping[str, int], out_dim: int, task: str = "classification", hidden: int = 64, dropout: float = 0.0) -> None:
         super().__init__(dims, out_dim)

@@ -31,7 +31,8 @@ class MultimodalModel(nn.Module):
 
     Returns:
         dict with ``prediction`` ``(B, num_outputs)``, ``fused`` ``(B, D)``, ``embeddings``
-        ``{m: (B, D_m)}``, ``masks`` (after modality dropout) and, with unimodal heads, ``unimodal``.
+        ``{m: (B, D_m)}``, ``masks`` (after modality dropout), with unimodal heads ``unimodal``, and with an
+        evidential fusion ``evidence`` (:class:`~mmfuse.fusion.evidential.Evidence`: the Dirichlets).
     """
 
     def __init__(
@@ -72,8 +73,15 @@ class MultimodalModel(nn.Module):
         emb = self.encode(inputs, masks)
         # with learned missing tokens, the token stands in for the absent modality, so the fusion sees it as present
         fusion_masks = {m: torch.ones_like(v) for m, v in masks.items()} if self.missing_tokens is not None else masks
-        fused = self.fusion(emb, fusion_masks)
+        evidence = None
+        if getattr(self.fusion, "produces_evidence", False):  # evidential fusion: keep its Dirichlets for the loss and uncertainty
+            evidence = self.fusion.evidence(emb, fusion_masks)
+            fused = self.fusion.predict_from(evidence)
+        else:
+            fused = self.fusion(emb, fusion_masks)
         out: dict[str, Any] = {"prediction": self.head(fused), "fused": fused, "embeddings": emb, "masks": masks}
+        if evidence is not None:
+            out["evidence"] = evidence
         if len(self.unimodal_heads):
             out["unimodal"] = {m: self.unimodal_heads[m](emb[m]) for m in self.modalities}
         return out

@@ -26,7 +26,7 @@ from mmfuse.errors import ConfigError, DataError
 from mmfuse.models.builder import task_specs
 from mmfuse.objectives.base import Objective
 from mmfuse.objectives.multitask import task_loss
-from mmfuse.registry import OBJECTIVES
+from mmfuse.registry import FUSIONS, OBJECTIVES
 from mmfuse.training.metrics import monitor_for, prepare_for_metrics, task_metrics
 
 DEFAULT_OBJECTIVE = {"classification": "cross_entropy", "regression": "mse", "multilabel": "bce"}
@@ -83,9 +83,16 @@ def build_multitask_objectives(tasks: Mapping[str, Mapping[str, Any]], sharing: 
 
 
 def objectives_for(model_cfg: ModelConfig, spec: Mapping[str, Mapping[str, Any]], dims: Mapping[str, int]) -> dict[str, tuple[Objective, float]]:
-    """The training terms of a run: per-task terms for a multi-task ``model_cfg``, else :func:`build_objectives` of ``spec``."""
+    """The training terms of a run: per-task terms for a multi-task ``model_cfg``, else :func:`build_objectives` of ``spec``.
+
+    An empty ``spec`` means the fusion's own ``default_objective`` when it declares one (the evidential fusion
+    trains with ``tmc``), else the task's default loss.
+    """
     tasks = task_specs(model_cfg)
     if not tasks:
+        own = getattr(FUSIONS.get(model_cfg.fusion), "default_objective", None)
+        if not spec and own:
+            spec = {"task": {"objective": own, "weight": 1.0}}
         return build_objectives(spec, model_cfg.task, dims)
     if spec:
         raise ConfigError(f"TrainConfig.objectives {sorted(spec)} cannot be combined with ModelConfig.tasks; set each task's 'weight' in ModelConfig.tasks instead.")

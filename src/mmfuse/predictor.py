@@ -199,7 +199,7 @@ class MultimodalPredictor:
         path every process can reach (the CLI passes the output folder; the checkpoints live beside it); every
         process returns a trained predictor, and ``meta["global_rank"]`` says which one should save.
         """
-        from mmfuse.training.fit import fit
+        from mmfuse.training.fit import fit, validation_temperature
 
         t0 = time.perf_counter()
         splits, data = self.prepare(table, val_table)
@@ -213,7 +213,7 @@ class MultimodalPredictor:
             "rows": {k: int(len(v.rows)) for k, v in data.items()}, "kind": "mmfuse-table-predictor", "global_rank": result.global_rank,
         }
         if splits.spec.task == "classification":  # temperature scaling on the validation rows (Guo et al. 2017)
-            self.meta["calibration"] = self._fit_temperature(data["val"])
+            self.meta["calibration"] = validation_temperature(self.model, data["val"].dataset)
         val = self._report(data["val"], contributions=False)
         self.metrics = {"validation": val["metrics"], "rows": self.meta["rows"], "cache": {"hits": self.cache.hits, "misses": self.cache.misses, "repaired": self.cache.repaired},
                         "issues": {"train": data["train"].issue_counts(), "val": data["val"].issue_counts(), "target": len(self.fit_issues)},
@@ -234,17 +234,6 @@ class MultimodalPredictor:
             raise ConfigError("This predictor is not trained; call fit(...) or MultimodalPredictor.load(model_dir) first.")
         return self.pipeline
 
-    def _fit_temperature(self, val: TableData) -> dict[str, Any]:
-        """``{"temperature": T, "validation_before": ..., "validation_after": ...}``: the ``T`` minimising the validation NLL."""
-        from mmfuse.evaluation.calibration import calibration_metrics, fit_temperature, softmax
-        from mmfuse.evaluation.predict import predict
-
-        pred = predict(self.model, val.dataset, batch_size=256)
-        y = val.dataset.target.numpy()
-        t = fit_temperature(pred.prediction, y)
-        return {"temperature": t, "fitted_on": "validation", "validation_before": calibration_metrics(softmax(pred.prediction), y),
-                "validation_after": calibration_metrics(softmax(pred.prediction, t), y)}
-
     @property
     def temperature(self) -> float:
         """The validation-fitted temperature (1.0 for a model saved without one, or a non-classifier)."""
@@ -258,7 +247,7 @@ class MultimodalPredictor:
     def _outputs(self, data: TableData, calibrate: bool = False, pred: Any = None) -> np.ndarray:
         """Probabilities ``(N, C)`` (classification/multilabel) or values ``(N, 1)`` in target units; ``calibrate``
         divides classification logits by the validation-fitted temperature first."""
-        from mmfuse.evaluation.calibration import softmax
+        from mmfuse.training.calibration import softmax
 
         pred = (pred if pred is not None else self._predictions(data)).prediction
         task = self._require().schema.task
@@ -304,7 +293,7 @@ class MultimodalPredictor:
         for k, c in enumerate(classes):
             frame[f"prob_{c}"] = out[:, k]
         if task == "classification":
-            from mmfuse.evaluation.calibration import normalised_entropy
+            from mmfuse.training.calibration import normalised_entropy
 
             frame["uncertainty"] = pred.evidential_uncertainty if pred.evidential_uncertainty is not None else normalised_entropy(out)
         if explain:
@@ -352,7 +341,7 @@ class MultimodalPredictor:
         report: dict[str, Any] = {"task": task, "metrics": metrics}
         classes = pipe.target_state.get("classes", [])
         if task == "classification" and len(y):
-            from mmfuse.evaluation.calibration import normalised_entropy, trust_report
+            from mmfuse.training.calibration import normalised_entropy, trust_report
 
             unc = pred.evidential_uncertainty if pred.evidential_uncertainty is not None else normalised_entropy(out)
             report["calibration"] = {"uncertainty": "evidential" if pred.evidential_uncertainty is not None else "entropy",
@@ -482,7 +471,7 @@ def _metrics(out: np.ndarray, y: np.ndarray, task: str, pipe: TablePipeline) -> 
     if len(y) == 0:
         return {}
     if task == "classification":
-        from mmfuse.evaluation.calibration import calibration_metrics
+        from mmfuse.training.calibration import calibration_metrics
 
         yhat = out.argmax(1)
         return {"accuracy": float(accuracy_score(y, yhat)), "macro_f1": float(f1_score(y, yhat, average="macro", zero_division=0)),

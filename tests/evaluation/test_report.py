@@ -63,10 +63,12 @@ def model_dir(tmp_path_factory):
 def test_model_report_has_every_section_and_only_embedded_images(model_dir, tmp_path):
     path, splits = model_dir
     page = build_model_report(path, test=splits.test, class_names=splits.spec.class_names)
-    for title in ("Test results", "Robustness", "Each modality removed", "Per-modality weights", "Learning curves"):
+    for title in ("Test results", "Robustness", "Each modality removed", "Per-modality weights", "Learning curves",
+                  "Calibration and uncertainty", "Per-modality Shapley values"):
         assert title in page
+    assert 'alt="reliability diagram"' in page and "temperature-scaled (T = " in page
     pngs = images(page)
-    assert len(pngs) >= 6 and all(p.startswith(b"\x89PNG") for p in pngs)
+    assert len(pngs) >= 7 and all(p.startswith(b"\x89PNG") for p in pngs)
     assert not re.search(r'(src|href)="(?!data:)', page)  # nothing loaded from outside the page
 
 

@@ -137,3 +137,20 @@ def learning_curves(histories: Mapping[str, list[dict[str, float]]], keys: Seque
         axes[0][-1].legend(fontsize=6)
     fig.suptitle(title, fontsize=10)
     return _png(fig)
+
+
+def reliability_diagram(series: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]], title: str) -> bytes:
+    """Accuracy against confidence per bin (``{name: (mean confidence, accuracy, count)}``); the diagonal is perfect calibration."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.8, 4.4))
+    ax.plot([0, 1], [0, 1], color="grey", linewidth=1, linestyle="--")
+    for name, (conf, acc, counts) in series.items():
+        keep = counts > 0
+        ax.plot(conf[keep], acc[keep], marker="o", markersize=3, label=name)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (max probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+    return _png(fig)

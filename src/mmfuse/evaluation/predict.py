@@ -36,7 +36,7 @@ class Predictions:
         entropy ``-sum_k p_k log p_k / log K`` (classification)."""
         if self.evidential_uncertainty is not None:
             return self.evidential_uncertainty
-        from mmfuse.evaluation.calibration import normalised_entropy
+        from mmfuse.training.calibration import normalised_entropy
 
         return normalised_entropy(self.probabilities)
 
@@ -113,10 +113,10 @@ def predict_tasks(model: torch.nn.Module, dataset: Dataset, batch_size: int = 25
 
 def classification_metrics(pred: Predictions) -> dict[str, float]:
     """Accuracy and macro-F1 (sklearn definitions), and the calibration of the probabilities: expected calibration
-    error (15 bins), negative log-likelihood and Brier score (:mod:`mmfuse.evaluation.calibration`)."""
+    error (15 bins), negative log-likelihood and Brier score (:mod:`mmfuse.training.calibration`)."""
     from sklearn.metrics import accuracy_score, f1_score
 
-    from mmfuse.evaluation.calibration import calibration_metrics
+    from mmfuse.training.calibration import calibration_metrics
 
     y, yhat = pred.target.astype(int), pred.labels
     return {"accuracy": float(accuracy_score(y, yhat)), "macro_f1": float(f1_score(y, yhat, average="macro")),

@@ -25,6 +25,8 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from mmfuse.data.base import Splits, batch_to
 from mmfuse.errors import ConfigError, DataError
 from mmfuse.evaluation import _plots
+from mmfuse.evaluation.attribution import modality_shapley, shapley_summary
+from mmfuse.training.calibration import reliability_bins, softmax, trust_report
 from mmfuse.files import add_files, atomic_write, manifest_kind
 from mmfuse.evaluation.predict import predict, task_metrics
 from mmfuse.evaluation.robustness import RobustnessResult, evaluate_robustness, for_model, relative_robustness, robustness_summary
@@ -51,6 +53,8 @@ class ModelAnalysis:
     pred_target: tuple[np.ndarray, np.ndarray] | None = None  # regression scatter
     weights: dict[str, float] | None = None  # mean modality weight over the test set
     robustness: RobustnessResult | None = None
+    trust: dict[str, Any] | None = None  # classification: calibration raw / calibrated, selective accuracy, reliability bins
+    shapley: dict[str, dict[str, float]] | None = None  # mean |phi| and mean phi per modality
 
 
 def _subset(ds: Dataset, max_samples: int | None) -> Dataset:
@@ -91,14 +95,27 @@ def analyse_model(
         k = pred.prediction.shape[1]
         a.confusion = np.zeros((k, k), dtype=int)
         np.add.at(a.confusion, (pred.target.astype(int), pred.labels), 1)
+        a.trust = trust_section_data(pred, float(meta.get("calibration", {}).get("temperature", 1.0)))
     elif task == "regression":
         a.pred_target = (pred.prediction[:, 0], pred.target.reshape(len(pred.target), -1)[:, 0])
+    if task in ("classification", "regression"):
+        phi, mods, _ = modality_shapley(model, ds, task)
+        a.shapley = shapley_summary(phi, mods)
     a.weights = mean_modality_weights(model, ds)
     if isinstance(robustness, RobustnessResult):
         a.robustness = robustness
     elif robustness:
         a.robustness = evaluate_robustness(model, ds, task)
     return a
+
+
+def trust_section_data(pred: Any, temperature: float) -> dict[str, Any]:
+    """Calibration before / after the saved temperature, selective accuracy and reliability bins of a classifier."""
+    y = pred.target.astype(int)
+    raw, cal = pred.probabilities, softmax(pred.prediction, temperature)
+    return {"temperature": temperature, "uncertainty": "evidential" if pred.evidential_uncertainty is not None else "entropy",
+            "raw": trust_report(raw, y, pred.uncertainty), "calibrated": trust_report(cal, y, pred.uncertainty),
+            "bins": {"raw": reliability_bins(raw, y), f"T = {temperature:.2f}": reliability_bins(cal, y)}}
 
 
 # ----------------------------------------------------------------------------- HTML pieces
@@ -210,6 +227,20 @@ def model_section(a: ModelAnalysis, heading: str | None = None) -> str:
         out.append(_img(_plots.confusion_matrix(a.confusion, a.class_names, f"{a.name}: confusion matrix (test)"), "confusion matrix"))
     if a.pred_target is not None:
         out.append(_img(_plots.scatter(*a.pred_target, f"{a.name}: predicted vs true (test)"), "scatter"))
+    if a.trust:
+        t = a.trust
+        rows = [{"probabilities": name, "ECE": t[key]["ece"], "NLL": t[key]["nll"], "Brier": t[key]["brier"],
+                 **{f"acc @ {c} coverage": v for c, v in t[key]["accuracy_at_coverage"].items()}, "AUROC wrong vs correct": t[key]["auroc_wrong_vs_correct"]}
+                for name, key in (("as trained", "raw"), (f"temperature-scaled (T = {t['temperature']:.3f}, fitted on validation)", "calibrated"))]
+        out.append(f"<h3>Calibration and uncertainty</h3><p class='note'>ECE with 15 bins; uncertainty = {t['uncertainty']} "
+                   "(accuracy on the most certain rows at each coverage).</p>" + html_table(rows, list(rows[0])))
+        out.append(_img(_plots.reliability_diagram(t["bins"], f"{a.name}: reliability diagram (test)"), "reliability diagram"))
+    if a.shapley:
+        mods = sorted(a.shapley, key=lambda m: -a.shapley[m]["mean_abs"])
+        out.append("<h3>Per-modality Shapley values</h3><p class='note'>Exact Shapley values over modality subsets (a missing modality is a mask) "
+                   "of the predicted class's probability; per row they sum to the prediction with every modality minus with none.</p>"
+                   + html_table([{"modality": m, "mean |phi|": a.shapley[m]["mean_abs"], "mean phi": a.shapley[m]["mean"]} for m in mods],
+                                ["modality", "mean |phi|", "mean phi"]))
     return "\n".join(out)
 
 

@@ -1,4 +1,7 @@
-"""Calibration, uncertainty and selective prediction of a classifier's probabilities.
+"""Calibration, uncertainty and selective prediction of a classifier's probabilities (numpy only).
+
+It sits in the training layer because temperature scaling is fitted right after training (every saved
+classifier carries its validation temperature); evaluation and prediction read it from here.
 
 * Expected calibration error (Naeini et al., AAAI 2015; Guo et al., "On Calibration of Modern Neural
   Networks", ICML 2017): confidences ``c_i = max_k p_ik`` fall into ``B = 15`` equal-width bins;
@@ -71,6 +74,8 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
 
     The NLL is convex in ``1/T``, so the bounded scalar minimiser finds the optimum; logits may be
     log-probabilities (a log-softmax differs from the logits by a per-row constant, which ``/T`` keeps).
+    When every validation row is already classified correctly the NLL falls without bound as ``T -> 0``:
+    such a set gives no evidence for sharpening, so ``T`` is then not taken below 1.
     """
     from scipy.optimize import minimize_scalar
 
@@ -83,7 +88,8 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
         return negative_log_likelihood(softmax(logits, float(np.exp(log_t))), y)
 
     res = minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded", options={"xatol": 1e-4})
-    return float(np.exp(res.x))
+    t = float(np.exp(res.x))
+    return max(t, 1.0) if (logits.argmax(1) == y).all() else t
 
 
 def normalised_entropy(probs: np.ndarray) -> np.ndarray:

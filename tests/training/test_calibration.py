@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmfuse.evaluation import calibration as C
+from mmfuse.training import calibration as C
 
 PROBS = np.array([[0.9, 0.1], [0.6, 0.4], [0.8, 0.2]])
 Y = np.array([0, 1, 0])
@@ -31,6 +31,12 @@ def test_temperature_scaling_recovers_the_temperature_and_keeps_the_classes():
     assert after < 0.02 < before
     assert (C.softmax(logits, t).argmax(1) == logits.argmax(1)).all()
     assert C.fit_temperature(np.log(C.softmax(logits)), y) == pytest.approx(t, rel=1e-3)  # log-probabilities work too
+
+
+def test_a_perfectly_classified_validation_set_does_not_sharpen():
+    logits = np.array([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0]])
+    assert C.fit_temperature(logits, np.array([0, 1, 0])) >= 1.0  # the NLL would fall forever as T -> 0
+    assert C.fit_temperature(logits, np.array([0, 0, 0])) < 10.0  # with a mistake, a finite optimum
 
 
 def test_selective_accuracy_and_auroc():

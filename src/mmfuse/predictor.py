@@ -28,6 +28,7 @@ from mmfuse.data.base import DatasetSpec, Splits
 from mmfuse.errors import ConfigError, DataError
 from mmfuse.tabular import EmbeddingCache, Schema, TableData, TablePipeline, read_table, resolve_schema
 from mmfuse.tabular.readers import Issue, Limits
+from mmfuse.tasks import task_kind
 
 TRAIN_DEFAULTS = {"max_epochs": 20, "batch_size": 64, "patience": 4}  # TrainConfig fields the table API changes
 FILES = ("model.safetensors", "config.json", "schema.json", "labels.json", "metrics.json", "summary.txt")
@@ -147,7 +148,7 @@ class MultimodalPredictor:
         df, folder = _table(table)
         self.pipeline = pipe = self._pipeline_for(df, folder)
         keep, self.fit_issues = pipe.check_target(df, self.drop_missing_target)
-        strat = None if pipe.schema.task != "classification" else [str(v) for v in df[pipe.schema.target].iloc[keep]]
+        strat = [str(v) for v in df[pipe.schema.target].iloc[keep]] if pipe.kind.single_label else None
         parts: dict[str, tuple[Any, np.ndarray, Path | None]] = {}
         rest = keep
         if test_table is None and test_fraction > 0:
@@ -178,7 +179,7 @@ class MultimodalPredictor:
         classes = pipe.target_state.get("classes", [])
         spec = DatasetSpec(
             name=pipe.schema.target, task=task, num_outputs=len(classes) if classes else 1, encoders=pipe.encoders_config(),
-            class_names=list(classes), metric={"classification": "accuracy", "multilabel": "macro_f1", "regression": "mae"}[task],
+            class_names=list(classes), metric=pipe.kind.main_metric,
         )
         empty = data.get("test", data["val"]).dataset
         return Splits(data["train"].dataset, data["val"].dataset, data["test"].dataset if "test" in data else empty, spec), data
@@ -212,7 +213,7 @@ class MultimodalPredictor:
             "train_time_s": result.train_time_s, "encode_time_s": encode_s, "best_val": result.best_score, "epochs": result.epochs_run,
             "rows": {k: int(len(v.rows)) for k, v in data.items()}, "kind": "mmfuse-table-predictor", "global_rank": result.global_rank,
         }
-        if splits.spec.task == "classification":  # temperature scaling on the validation rows (Guo et al. 2017)
+        if task_kind(splits.spec.task).single_label:  # temperature scaling on the validation rows (Guo et al. 2017)
             self.meta["calibration"] = validation_temperature(self.model, data["val"].dataset)
         val = self._report(data["val"], contributions=False)
         self.metrics = {"validation": val["metrics"], "rows": self.meta["rows"], "cache": {"hits": self.cache.hits, "misses": self.cache.misses, "repaired": self.cache.repaired},
@@ -247,15 +248,9 @@ class MultimodalPredictor:
     def _outputs(self, data: TableData, calibrate: bool = False, pred: Any = None) -> np.ndarray:
         """Probabilities ``(N, C)`` (classification/multilabel) or values ``(N, 1)`` in target units; ``calibrate``
         divides classification logits by the validation-fitted temperature first."""
-        from mmfuse.training.calibration import softmax
-
         pred = (pred if pred is not None else self._predictions(data)).prediction
-        task = self._require().schema.task
-        if task == "classification":
-            return softmax(pred, self.temperature if calibrate else 1.0)  # logits or log-probabilities -> probabilities
-        if task == "multilabel":
-            return 1.0 / (1.0 + np.exp(-pred))
-        return self.pipeline.decode_prediction(pred)
+        pipe = self._require()
+        return _to_outputs(pred, pipe.schema.task, pipe, self.temperature if calibrate else 1.0)
 
     def predict(self, table: Any, with_ids: bool = False, calibrate: bool = False, explain: bool = False) -> Any:
         """A DataFrame with one row per table row, in the table's order: ``prediction``, ``prob_<class>`` columns
@@ -282,25 +277,25 @@ class MultimodalPredictor:
         data = pipe.transform(df, with_target=False)
         pred = self._predictions(data)
         out = self._outputs(data, calibrate, pred)
-        task, classes = pipe.schema.task, pipe.target_state.get("classes", [])
+        kind, classes = pipe.kind, pipe.target_state.get("classes", [])
         frame = pd.DataFrame(index=df.index)
-        if task == "regression":
+        if kind.target == "values":
             frame["prediction"] = out[:, 0]
-        elif task == "multilabel":
+        elif kind.target == "multi_hot":
             frame["prediction"] = [json.dumps([c for c, p in zip(classes, row) if p > 0.5]) for row in out]
         else:
             frame["prediction"] = [_label_value(classes[k]) for k in out.argmax(1)]
         for k, c in enumerate(classes):
             frame[f"prob_{c}"] = out[:, k]
-        if task == "classification":
+        if kind.single_label:
             from mmfuse.training.calibration import normalised_entropy
 
             frame["uncertainty"] = pred.evidential_uncertainty if pred.evidential_uncertainty is not None else normalised_entropy(out)
         if explain:
             from mmfuse.evaluation.attribution import modality_shapley
 
-            phi, mods, _ = modality_shapley(self.model, data.dataset, "classification" if task == "classification" else "regression")
-            scale = pipe.target_state.get("std", 1.0) if task == "regression" else 1.0  # regression: in the target's units
+            phi, mods, _ = modality_shapley(self.model, data.dataset, kind.name)
+            scale = pipe.target_state.get("std", 1.0)  # regression: in the target's units (1.0 for other kinds)
             for j, m in enumerate(mods):
                 frame[f"shapley_{m}"] = phi[:, j] * scale
         frame["notes"] = data.notes(len(df))
@@ -322,7 +317,7 @@ class MultimodalPredictor:
         data.issues = sorted(dropped + data.issues, key=lambda it: (it.row, it.column))
         report = self._report(data)
         report["rows"] = {"table": int(len(df)), "evaluated": int(len(keep)), "target_missing": len(dropped)}
-        if len(keep) and pipe.schema.task != "multilabel":
+        if len(keep):
             from mmfuse.evaluation.attribution import modality_shapley, shapley_summary
 
             phi, mods, _ = modality_shapley(self.model, data.dataset, pipe.schema.task)
@@ -333,32 +328,32 @@ class MultimodalPredictor:
         from mmfuse.evaluation.predict import masks_transform, predict
 
         pipe = self._require()
-        task = pipe.schema.task
+        task, kind = pipe.schema.task, pipe.kind
         y = data.dataset.target.numpy()
         pred = self._predictions(data)
         out = self._outputs(data, pred=pred)
         metrics = _metrics(out, y, task, pipe)
         report: dict[str, Any] = {"task": task, "metrics": metrics}
         classes = pipe.target_state.get("classes", [])
-        if task == "classification" and len(y):
+        if kind.single_label and len(y):
             from mmfuse.training.calibration import normalised_entropy, trust_report
 
             unc = pred.evidential_uncertainty if pred.evidential_uncertainty is not None else normalised_entropy(out)
             report["calibration"] = {"uncertainty": "evidential" if pred.evidential_uncertainty is not None else "entropy",
                                      "temperature": self.temperature, "raw": trust_report(out, y, unc),
                                      "calibrated": trust_report(self._outputs(data, True, pred), y, unc)}
-        if task == "classification":
+        if kind.single_label:
             from sklearn.metrics import confusion_matrix
 
             report["confusion_matrix"] = {"labels": classes, "matrix": confusion_matrix(y, out.argmax(1), labels=list(range(len(classes)))).tolist()}
         if contributions and len(y):
-            main = {"classification": "accuracy", "multilabel": "macro_f1", "regression": "mae"}[task]
+            main = kind.main_metric
             weights = _modality_weights(self.model, data.dataset)
             contrib = {}
             for m in self.model.modalities:
                 pred = predict(self.model, data.dataset, 256, transform=masks_transform({m: True})).prediction
                 alt = _metrics(_to_outputs(pred, task, pipe), y, task, pipe)[main]
-                contrib[m] = {f"{main}_without": alt, "drop": (metrics[main] - alt) * (-1 if task == "regression" else 1), "fusion_weight": weights.get(m)}
+                contrib[m] = {f"{main}_without": alt, "drop": kind.improvement(metrics[main], alt), "fusion_weight": weights.get(m)}
             report["contribution"] = contrib
         report["issues"] = {"total": len(data.issues), "rows_affected": len({it.row for it in data.issues}), "by_column": data.issue_counts(), "log": [it.to_dict() for it in data.issues[:200]]}
         return report
@@ -456,33 +451,27 @@ def _label_value(key: str) -> Any:
         return key
 
 
-def _to_outputs(pred: np.ndarray, task: str, pipe: TablePipeline) -> np.ndarray:
-    if task == "classification":
-        e = np.exp(pred - pred.max(1, keepdims=True))
-        return e / e.sum(1, keepdims=True)
-    if task == "multilabel":
-        return 1.0 / (1.0 + np.exp(-pred))
-    return pipe.decode_prediction(pred)
+def _to_outputs(pred: np.ndarray, task: str, pipe: TablePipeline, temperature: float = 1.0) -> np.ndarray:
+    """Model outputs -> probabilities (softmax at ``temperature`` / sigmoid) or values in the target's units."""
+    kind = task_kind(task)
+    return kind.activate(pred, temperature) if kind.probabilistic else pipe.decode_prediction(pred)
 
 
 def _metrics(out: np.ndarray, y: np.ndarray, task: str, pipe: TablePipeline) -> dict[str, float]:
-    from sklearn.metrics import accuracy_score, f1_score
+    """The kind's metrics (:func:`mmfuse.evaluation.predict.task_metrics`, the one implementation) of outputs in target units."""
+    from mmfuse.evaluation.predict import Predictions, task_metrics
 
     if len(y) == 0:
         return {}
-    if task == "classification":
-        from mmfuse.training.calibration import calibration_metrics
-
-        yhat = out.argmax(1)
-        return {"accuracy": float(accuracy_score(y, yhat)), "macro_f1": float(f1_score(y, yhat, average="macro", zero_division=0)),
-                **calibration_metrics(out, y)}
-    if task == "multilabel":
-        yhat = (out > 0.5).astype(int)
-        return {"macro_f1": float(f1_score(y.astype(int), yhat, average="macro", zero_division=0)), "subset_accuracy": float((yhat == y).all(1).mean())}
-    t = pipe.decode_prediction(y.reshape(len(y), -1)).reshape(-1)
-    p = out.reshape(-1)
-    corr = float(np.corrcoef(p, t)[0, 1]) if p.std() > 0 and t.std() > 0 else 0.0
-    return {"mae": float(np.abs(p - t).mean()), "mse": float(((p - t) ** 2).mean()), "pearson": corr}
+    kind = task_kind(task)
+    p = np.clip(out, 1e-12, 1.0)
+    if kind.activation == "softmax":
+        z = np.log(p)  # log-probabilities: softmax gives ``out`` back
+    elif kind.activation == "sigmoid":
+        z = np.log(p) - np.log(np.clip(1.0 - out, 1e-12, 1.0))  # logits: ``z > 0`` exactly where ``out > 0.5``
+    else:
+        z, y = out, pipe.decode_prediction(y.reshape(len(y), -1))
+    return task_metrics(Predictions(z, y, {}, 0.0), task)
 
 
 def _modality_weights(model: Any, dataset: Any) -> dict[str, float]:

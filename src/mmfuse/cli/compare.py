@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = dict(predictor.model_options)
     hidden = int(overrides.pop("hidden", 64))
     methods = [Method(f, f, model_overrides=overrides) for f in fusions]
-    std = predictor.pipeline.target_state.get("std", 1.0) if splits.spec.task == "regression" else 1.0
+    std = predictor.pipeline.target_state.get("std", 1.0)  # 1.0 unless the target is a standardised value
     rows = run_leaderboard(splits, methods, predictor.train_config(), None, hidden=hidden, log=lambda line: print(_in_units(line, std)))
     for r in rows:  # regression errors back in the target's units (the model is trained on the standardised target)
         for k, scale in (("test_mae", std), ("test_mse", std**2)):

@@ -19,6 +19,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from mmfuse.tasks import task_kind
+
 MAX_MODALITIES = 12  # 4,096 masked passes
 
 
@@ -42,6 +44,8 @@ def modality_shapley(model: Any, dataset: Any, task: str, batch_size: int = 256)
 
     Returns:
         ``(phi (N, M), modalities, v_all (N,))``; ``phi`` sums over modalities to ``v(all) - v(none)`` per row.
+        The value is the probability of the class predicted with every modality (single-label tasks) or the
+        first output after the kind's activation (a value, or the first label's probability).
     """
     from mmfuse.evaluation.predict import masks_transform, predict
 
@@ -49,13 +53,15 @@ def modality_shapley(model: Any, dataset: Any, task: str, batch_size: int = 256)
     if len(mods) > MAX_MODALITIES:
         raise ValueError(f"Exact Shapley values need 2^M passes; {len(mods)} modalities is over the limit of {MAX_MODALITIES}.")
 
+    kind = task_kind(task)
+
     def outputs(present: frozenset[str]) -> np.ndarray:
         pred = predict(model, dataset, batch_size, transform=masks_transform({m: True for m in mods if m not in present}))
-        return pred.probabilities if task == "classification" else pred.prediction
+        return kind.activate(pred.prediction)
 
     full = outputs(frozenset(mods))
     pick: Callable[[np.ndarray], np.ndarray]
-    if task == "classification":
+    if kind.single_label:
         cls = full.argmax(1)
         pick = lambda out: out[np.arange(len(cls)), cls]  # noqa: E731
     else:

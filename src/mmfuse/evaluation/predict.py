@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from mmfuse.data.base import batch_to
+from mmfuse.tasks import task_kind
 
 
 @dataclass
@@ -130,16 +131,22 @@ def regression_metrics(pred: Predictions) -> dict[str, float]:
     return {"mae": float(np.abs(y - yhat).mean()), "mse": float(((y - yhat) ** 2).mean()), "pearson": corr}
 
 
-def task_metrics(pred: Predictions, task: str) -> dict[str, float]:
-    """Metrics of ``task`` ("classification" | "regression" | "multilabel")."""
-    if task == "classification":
-        return classification_metrics(pred)
-    if task == "regression":
-        return regression_metrics(pred)
+def multilabel_metrics(pred: Predictions) -> dict[str, float]:
+    """Macro-F1 and subset accuracy of the labels predicted with ``logit > 0``."""
     from sklearn.metrics import f1_score
 
-    yhat = (pred.prediction > 0).astype(int)
-    return {"macro_f1": float(f1_score(pred.target.astype(int), yhat, average="macro", zero_division=0))}
+    y, yhat = pred.target.astype(int), (pred.prediction > 0).astype(int)
+    return {"macro_f1": float(f1_score(y, yhat, average="macro", zero_division=0)), "subset_accuracy": float((yhat == y).all(1).mean())}
+
+
+METRICS: dict[str, Callable[[Predictions], dict[str, float]]] = {
+    "classification": classification_metrics, "regression": regression_metrics, "multilabel": multilabel_metrics,
+}
+
+
+def task_metrics(pred: Predictions, task: str) -> dict[str, float]:
+    """Metrics of ``task``'s kind (:mod:`mmfuse.tasks`)."""
+    return METRICS[task_kind(task).name](pred)
 
 
 def masks_transform(drop: Mapping[str, np.ndarray | bool]) -> Callable[[dict[str, Any]], dict[str, Any]]:

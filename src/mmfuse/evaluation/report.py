@@ -26,6 +26,7 @@ from mmfuse.data.base import Splits, batch_to
 from mmfuse.errors import ConfigError, DataError
 from mmfuse.evaluation import _plots
 from mmfuse.evaluation.attribution import modality_shapley, shapley_summary
+from mmfuse.tasks import task_kind
 from mmfuse.training.calibration import reliability_bins, softmax, trust_report
 from mmfuse.files import add_files, atomic_write, manifest_kind
 from mmfuse.evaluation.predict import predict, task_metrics
@@ -88,19 +89,19 @@ def analyse_model(
 ) -> ModelAnalysis:
     """Test metrics, confusion matrix or scatter, mean modality weights and (optionally) robustness of one model."""
     task = meta["model"].get("task", "classification")
+    kind = task_kind(task)
     ds = for_model(_subset(test, max_samples), model)
     pred = predict(model, ds)
     a = ModelAnalysis(name, task, task_metrics(pred, task), list(meta.get("history", [])), class_names=list(class_names))
-    if task == "classification":
+    if kind.single_label:
         k = pred.prediction.shape[1]
         a.confusion = np.zeros((k, k), dtype=int)
         np.add.at(a.confusion, (pred.target.astype(int), pred.labels), 1)
         a.trust = trust_section_data(pred, float(meta.get("calibration", {}).get("temperature", 1.0)))
-    elif task == "regression":
+    elif kind.target == "values":
         a.pred_target = (pred.prediction[:, 0], pred.target.reshape(len(pred.target), -1)[:, 0])
-    if task in ("classification", "regression"):
-        phi, mods, _ = modality_shapley(model, ds, task)
-        a.shapley = shapley_summary(phi, mods)
+    phi, mods, _ = modality_shapley(model, ds, task)
+    a.shapley = shapley_summary(phi, mods)
     a.weights = mean_modality_weights(model, ds)
     if isinstance(robustness, RobustnessResult):
         a.robustness = robustness

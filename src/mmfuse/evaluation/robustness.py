@@ -36,20 +36,17 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from mmfuse.data.base import Splits
+from mmfuse.tasks import task_kind
 from mmfuse.errors import ConfigError, DataError
 from mmfuse.evaluation.predict import masks_transform, predict, task_metrics
 
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
 MISSING_RATES = tuple(round(0.1 * i, 1) for i in range(11))  # MultiBench's 11 imperfection levels
 NOISE_LEVELS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)  # multiples of the per-feature std
-MAIN_METRIC = {"classification": ("accuracy", True), "regression": ("mae", False), "multilabel": ("macro_f1", True)}
-
-
 def main_metric(task: str) -> tuple[str, bool]:
-    """``(metric name, higher is better)`` used for the curves of ``task``."""
-    if task not in MAIN_METRIC:
-        raise ConfigError(f"Unknown task {task!r}; expected one of {sorted(MAIN_METRIC)}.")
-    return MAIN_METRIC[task]
+    """``(metric name, higher is better)`` used for the curves of ``task`` (its kind's main metric)."""
+    kind = task_kind(task)
+    return kind.main_metric, kind.higher_is_better
 
 
 class ModalitySubset(Dataset):

@@ -9,8 +9,7 @@ from torch import Tensor, nn
 
 from mmfuse.contract import masked_softmax
 from mmfuse.errors import ConfigError, DataError
-
-TASKS = ("classification", "regression", "multilabel")
+from mmfuse.tasks import TASK_KINDS
 
 
 def present_embeddings(fusion: nn.Module, embeddings: Mapping[str, Tensor], masks: Mapping[str, Tensor] | None) -> tuple[list[Tensor], Tensor]:
@@ -63,8 +62,8 @@ def mlp(in_dim: int, hidden: int, out_dim: int, dropout: float = 0.0) -> nn.Sequ
 
 
 def check_task(task: str, method: str) -> str:
-    if task not in TASKS:
-        raise ConfigError(f"Fusion {method!r} got task={task!r}; use one of {list(TASKS)}.")
+    if task not in TASK_KINDS:
+        raise ConfigError(f"Fusion {method!r} got task={task!r}; use one of {list(TASK_KINDS)}.")
     return task
 
 

@@ -34,7 +34,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mmfuse.errors import ConfigError
 from mmfuse.fusion.late import DecisionFusion
 from mmfuse.registry import FUSIONS
 
@@ -87,11 +86,6 @@ class EvidentialFusion(DecisionFusion):
     tasks: ClassVar[tuple[str, ...]] = ("classification",)
     produces_evidence: ClassVar[bool] = True
     default_objective: ClassVar[str] = "tmc"
-
-    def __init__(self, dims: Mapping[str, int], out_dim: int, task: str = "classification", hidden: int = 64, dropout: float = 0.0) -> None:
-        if task != "classification":
-            raise ConfigError(f"Fusion 'evidential' combines class evidence, so it needs task 'classification', not {task!r}.")
-        super().__init__(dims, out_dim, task, hidden, dropout)
 
     def evidence(self, embeddings: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> Evidence:
         outputs, present = self.predictions(embeddings, masks)  # (B, M, K), (B, M)

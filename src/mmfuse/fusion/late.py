@@ -28,6 +28,7 @@ from mmfuse.errors import ConfigError
 from mmfuse.fusion._common import check_positive, check_task, log_mixture, mlp, present_embeddings, present_weights
 from mmfuse.fusion.base import Fusion
 from mmfuse.registry import FUSIONS
+from mmfuse.tasks import task_kind
 
 
 def late_average(outputs: Tensor, weights: Tensor, present: Tensor, task: str) -> Tensor:
@@ -45,9 +46,10 @@ def late_average(outputs: Tensor, weights: Tensor, present: Tensor, task: str) -
     Returns:
         ``(B, C)``.
     """
-    if task == "regression":
+    kind = task_kind(task)
+    if kind.activation == "identity":
         return (weights[:, :, None] * outputs).sum(dim=1)
-    if task == "multilabel":
+    if kind.activation == "sigmoid":
         half = math.log(0.5)
         return log_mixture(F.logsigmoid(outputs), weights, present, half) - log_mixture(F.logsigmoid(-outputs), weights, present, half)
     return log_mixture(torch.log_softmax(outputs, dim=-1), weights, present, -math.log(outputs.shape[-1]))
@@ -74,20 +76,21 @@ def majority_vote(outputs: Tensor, present: Tensor, task: str, tie_break: float 
         ``(B, C)``; not differentiable in the votes (use :func:`late_average` to train).
     """
     count = present.sum(dim=1)  # (B,)
-    if task == "regression":
+    kind = task_kind(task)
+    if kind.activation == "identity":
         vals = outputs.masked_fill(~present[:, :, None], float("inf")).sort(dim=1).values  # absent sorted last
         lo = ((count - 1).clamp_min(0) // 2)[:, None, None].expand(-1, 1, outputs.shape[2])
         hi = (count // 2).clamp_max(outputs.shape[1] - 1)[:, None, None].expand(-1, 1, outputs.shape[2])
         median = 0.5 * (vals.gather(1, lo) + vals.gather(1, hi)).squeeze(1)  # (B, C)
         return torch.where((count > 0)[:, None], median, torch.zeros_like(median))
     uniform = present_weights(torch.zeros(present.shape[1], dtype=outputs.dtype, device=outputs.device), present)
-    if task == "multilabel":
+    if kind.activation == "sigmoid":
         pos = ((outputs > 0) & present[:, :, None]).sum(dim=1).to(outputs.dtype)  # (B, L)
         neg = count[:, None].to(outputs.dtype) - pos
-        p = torch.sigmoid(late_average(outputs, uniform, present, "multilabel"))
+        p = torch.sigmoid(late_average(outputs, uniform, present, kind))
         return torch.log((pos + tie_break * p).clamp_min(1e-30)) - torch.log((neg + tie_break * (1 - p)).clamp_min(1e-30))
     votes = (F.one_hot(outputs.argmax(dim=-1), outputs.shape[-1]) * present[:, :, None]).sum(dim=1).to(outputs.dtype)  # (B, C)
-    mean_prob = late_average(outputs, uniform, present, "classification").exp()  # (B, C), uniform if no modality
+    mean_prob = late_average(outputs, uniform, present, kind).exp()  # (B, C), uniform if no modality
     score = (votes + tie_break * mean_prob).clamp_min(1e-30)
     return torch.log(score) - torch.log(score.sum(dim=-1, keepdim=True))
 
@@ -111,6 +114,8 @@ class DecisionFusion(Fusion):
         method = getattr(type(self), "registry_name", type(self).__name__)
         check_positive(method, out_dim=out_dim, hidden=hidden)
         self.task = check_task(task, method)
+        if self.task not in self.tasks:
+            raise ConfigError(f"Fusion {method!r} serves task(s) {list(self.tasks)}, not {task!r}.")
         self.heads = nn.ModuleDict({m: mlp(d, hidden, self.out_dim, dropout) for m, d in self.dims.items()})
 
     def predictions(self, embeddings: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:

@@ -16,8 +16,8 @@ from mmfuse.errors import ConfigError
 from mmfuse.models.missing import MissingTokens, ModalityDropout
 from mmfuse.models.multimodal import MultimodalModel
 from mmfuse.models.multitask import HardSharingModel, SoftSharingModel
-from mmfuse.objectives.multitask import TASK_TYPES
 from mmfuse.registry import ENCODERS, FUSIONS, HEADS
+from mmfuse.tasks import TASK_KINDS, task_kind
 
 SHARING = ("hard", "soft")
 _TASK_KEYS = ("task", "num_outputs", "weight")
@@ -47,9 +47,9 @@ def task_specs(cfg: ModelConfig) -> dict[str, dict[str, Any]]:
         if unknown:
             raise ConfigError(f"ModelConfig.tasks[{name!r}] has unknown key(s) {unknown}; valid keys: {list(_TASK_KEYS)}.")
         kind = spec.get("task")
-        if kind not in TASK_TYPES:
-            raise ConfigError(f"ModelConfig.tasks[{name!r}] has task kind {kind!r}; use one of {TASK_TYPES}.")
-        n = spec.get("num_outputs", 1 if kind == "regression" else None)
+        if kind not in TASK_KINDS:
+            raise ConfigError(f"ModelConfig.tasks[{name!r}] has task kind {kind!r}; use one of {list(TASK_KINDS)}.")
+        n = spec.get("num_outputs", 1 if task_kind(kind).target == "values" else None)
         if not isinstance(n, int) or n < 1:
             raise ConfigError(f"ModelConfig.tasks[{name!r}] needs 'num_outputs', a positive integer (classes, targets or labels); got {n!r}.")
         specs[name] = {"task": kind, "num_outputs": n, "weight": float(spec.get("weight", 1.0))}

@@ -13,21 +13,13 @@ from torch import Tensor
 
 from mmfuse.errors import ConfigError
 from mmfuse.objectives.base import Objective
-from mmfuse.objectives.supervised import classification_loss, multilabel_loss, regression_loss
+from mmfuse.objectives.supervised import LOSSES
 from mmfuse.registry import OBJECTIVES
-
-TASK_TYPES = ("classification", "regression", "multilabel")
-
+from mmfuse.tasks import TASK_KINDS, task_kind
 
 def task_loss(prediction: Tensor, target: Tensor, task_type: str) -> Tensor:
-    """Cross-entropy (classification), MSE (regression) or BCE with logits (multilabel) of one task."""
-    if task_type == "classification":
-        return classification_loss(prediction, target)
-    if task_type == "regression":
-        return regression_loss(prediction, target)
-    if task_type == "multilabel":
-        return multilabel_loss(prediction, target)
-    raise ConfigError(f"Task type {task_type!r} is unknown; use one of {TASK_TYPES}.")
+    """The default loss of the task's kind: cross-entropy (classification), MSE (regression) or BCE with logits (multilabel)."""
+    return LOSSES[task_kind(task_type).default_objective](prediction, target)
 
 
 def multitask_loss(
@@ -68,8 +60,8 @@ class MultiTaskLoss(Objective):
     def __init__(self, task_types: Mapping[str, str], weights: Mapping[str, float] | None = None) -> None:
         super().__init__()
         for t, kind in task_types.items():
-            if kind not in TASK_TYPES:
-                raise ConfigError(f"Objective 'multitask': task {t!r} has type {kind!r}; use one of {TASK_TYPES}.")
+            if kind not in TASK_KINDS:
+                raise ConfigError(f"Objective 'multitask': task {t!r} has type {kind!r}; use one of {list(TASK_KINDS)}.")
         self.task_types, self.weights = dict(task_types), dict(weights or {})
 
     def forward(self, output: Mapping[str, Any], batch: Mapping[str, Any]) -> Tensor:

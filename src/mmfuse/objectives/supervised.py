@@ -14,6 +14,7 @@ from torch import Tensor
 
 from mmfuse.objectives.base import Objective
 from mmfuse.registry import OBJECTIVES
+from mmfuse.tasks import task_kind
 
 
 def classification_loss(prediction: Tensor, target: Tensor, label_smoothing: float = 0.0) -> Tensor:
@@ -30,6 +31,9 @@ def regression_loss(prediction: Tensor, target: Tensor, kind: str = "mse") -> Te
 def multilabel_loss(prediction: Tensor, target: Tensor) -> Tensor:
     """Binary cross-entropy with logits, averaged over samples and labels; ``target`` in {0,1}^(B, T)."""
     return F.binary_cross_entropy_with_logits(prediction, target.to(prediction.dtype))
+
+
+LOSSES = {"cross_entropy": classification_loss, "mse": regression_loss, "bce": multilabel_loss}  # a task kind's default loss by name
 
 
 @OBJECTIVES.register("cross_entropy")
@@ -75,18 +79,13 @@ def auxiliary_loss(unimodal: Mapping[str, Tensor], masks: Mapping[str, Tensor], 
     (per-modality supervision as in e.g. Wang, Tran & Feiszli, "What Makes Training Multi-modal
     Classification Networks Hard?", CVPR 2020, gradient blending).
     """
+    loss = LOSSES[task_kind(task).default_objective]
     total = target.new_zeros((), dtype=torch.float32)
     for m in sorted(unimodal):
         keep = masks[m]
         if keep.sum() == 0:
             continue
-        p, y = unimodal[m][keep], target[keep]
-        if task == "classification":
-            total = total + classification_loss(p, y)
-        elif task == "multilabel":
-            total = total + multilabel_loss(p, y)
-        else:
-            total = total + regression_loss(p, y)
+        total = total + loss(unimodal[m][keep], target[keep])
     return total
 
 

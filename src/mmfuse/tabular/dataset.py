@@ -36,6 +36,7 @@ from mmfuse.errors import ConfigError, DataError
 from mmfuse.tabular import readers as R
 from mmfuse.tabular.cache import EmbeddingCache
 from mmfuse.tabular.schema import Schema
+from mmfuse.tasks import TaskKind, task_kind
 
 OPTIONS = {
     "text": {"encoder", "out_dim", "max_length"},
@@ -139,13 +140,18 @@ class TablePipeline:
         keep = np.setdiff1d(np.arange(len(df)), missing)
         return keep, issues
 
+    @property
+    def kind(self) -> TaskKind:
+        return task_kind(self.schema.task)
+
     def fit_target(self, values: list[Any]) -> None:
-        task, col = self.schema.task, self.schema.target
-        if task == "regression":
+        col = self.schema.target
+        if self.kind.target == "values":
             y = self._numeric_target(values, 0)
             self.target_state = {"mean": float(y.mean()), "std": float(y.std()) if y.std() > 0 else 1.0}
             return
-        keys = [k for i, v in enumerate(values) for k in (_label_list(v, i, col) if task == "multilabel" else [label_key(v)])]
+        multi = self.kind.target == "multi_hot"
+        keys = [k for i, v in enumerate(values) for k in (_label_list(v, i, col) if multi else [label_key(v)])]
         classes = sorted(set(keys), key=lambda k: (0, float(k)) if _is_number(k) else (1, k))
         if len(classes) < 2:
             raise DataError(f"Target column {col!r} has a single class ({classes[0] if classes else 'none'!r}) in the training rows; a classifier needs at least two.")
@@ -162,12 +168,12 @@ class TablePipeline:
 
     def encode_target(self, values: list[Any], rows: np.ndarray) -> np.ndarray:
         """Class indices ``(N,)``, multi-hot ``(N, K)`` or standardised values ``(N, 1)``."""
-        task, col = self.schema.task, self.schema.target
-        if task == "regression":
+        col = self.schema.target
+        if self.kind.target == "values":
             y = np.asarray([float(v) for v in values], np.float64) if values else np.zeros(0)
             return ((y - self.target_state["mean"]) / self.target_state["std"]).astype(np.float32)[:, None]
         index = {c: i for i, c in enumerate(self.target_state["classes"])}
-        if task == "multilabel":
+        if self.kind.target == "multi_hot":
             out = np.zeros((len(values), len(index)), np.float32)
             for j, (v, r) in enumerate(zip(values, rows)):
                 for k in _label_list(v, int(r), col):
@@ -184,7 +190,7 @@ class TablePipeline:
 
     def decode_prediction(self, prediction: np.ndarray) -> np.ndarray:
         """Regression outputs back in the target's units ``(N, 1)``; other tasks unchanged."""
-        if self.schema.task == "regression":
+        if self.kind.target == "values":
             return prediction * self.target_state["std"] + self.target_state["mean"]
         return prediction
 
@@ -260,8 +266,7 @@ class TablePipeline:
     def load_state(self, data: dict[str, Any]) -> "TablePipeline":
         """Restore the fitted state (``labels.json``); raises ``ValueError`` naming the first field that is wrong."""
         target, modalities = dict(data["target"]), {str(k): dict(v) for k, v in dict(data["modalities"]).items()}
-        task = self.schema.task
-        if task == "regression":
+        if self.kind.target == "values":
             if not all(isinstance(target.get(k), (int, float)) and math.isfinite(target[k]) for k in ("mean", "std")) or target["std"] <= 0:
                 raise ValueError("target needs finite 'mean' and a positive 'std'")
         elif not isinstance(target.get("classes"), list) or len(target["classes"]) < 2 or not all(isinstance(c, str) for c in target["classes"]):

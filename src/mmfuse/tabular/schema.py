@@ -28,11 +28,11 @@ from typing import Any
 import numpy as np
 
 from mmfuse.errors import ConfigError, DataError
+from mmfuse.tasks import TASK_KINDS
 
 KINDS = ("image", "audio", "sequence", "text", "vector", "numeric", "categorical", "id", "ignore")
 PER_COLUMN = ("image", "audio", "sequence", "text", "vector")  # one modality per column
 TABULAR = "tabular"
-TASKS = ("classification", "multilabel", "regression")
 IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 AUDIO_EXT = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
 SEQUENCE_EXT = (".npy",)
@@ -229,8 +229,8 @@ def resolve_schema(df: Any, target: str | None, override: dict[str, Any] | None 
     if target not in cols:
         raise DataError(f"Target column {target!r} is not in the table; its columns are {cols[:20]}{' ...' if len(cols) > 20 else ''}.")
     task = override.get("task") or infer_task(df[target], target)
-    if task not in TASKS:
-        raise ConfigError(f"Schema task {task!r} is not one of {list(TASKS)}.")
+    if task not in TASK_KINDS:
+        raise ConfigError(f"Schema task {task!r} is not one of {list(TASK_KINDS)}.")
     features = [c for c in cols if c != target]
     dropped = set(_expand(override.get("drop", []), features, "drop"))
     declared = {}

@@ -29,6 +29,7 @@ from mmfuse.config import ModelConfig, TrainConfig
 from mmfuse.errors import ConfigError
 from mmfuse.files import check_output_dir, scratch_dir
 from mmfuse.models.builder import build_encoders, build_model, task_specs
+from mmfuse.tasks import task_kind
 from mmfuse.training.serialization import save_model_dir
 from mmfuse.training.task import MultimodalTask, objectives_for, objectives_need
 
@@ -170,7 +171,7 @@ def fit(
     )
     if out_dir is not None and trainer.is_global_zero:
         meta = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "history": history.epochs, "train_time_s": train_time, "best_val": result.best_score}
-        if model_cfg.task == "classification" and not model_cfg.tasks:
+        if task_kind(model_cfg.task).single_label and not model_cfg.tasks:
             meta["calibration"] = validation_temperature(model, val)
         meta.update(extra_meta or {})
         save_model_dir(out_dir, model, meta, objectives=task.objectives, overwrite=overwrite)

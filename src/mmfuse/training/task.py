@@ -27,9 +27,9 @@ from mmfuse.models.builder import task_specs
 from mmfuse.objectives.base import Objective
 from mmfuse.objectives.multitask import task_loss
 from mmfuse.registry import FUSIONS, OBJECTIVES
+from mmfuse.tasks import task_kind
 from mmfuse.training.metrics import monitor_for, prepare_for_metrics, task_metrics
 
-DEFAULT_OBJECTIVE = {"classification": "cross_entropy", "regression": "mse", "multilabel": "bce"}
 RESERVED_TERMS = ("loss", "sharing")  # names a task may not take (they are logged terms of their own)
 
 
@@ -39,7 +39,7 @@ def build_objectives(spec: Mapping[str, Mapping[str, Any]], task: str, dims: Map
     Constructor arguments ``dims`` (encoder output sizes) and ``task`` are passed to objectives that accept them.
     An empty spec means the task's default loss with weight 1.
     """
-    spec = dict(spec) or {"task": {"objective": DEFAULT_OBJECTIVE[task], "weight": 1.0}}
+    spec = dict(spec) or {"task": {"objective": task_kind(task).default_objective, "weight": 1.0}}
     built: dict[str, tuple[Objective, float]] = {}
     for term in sorted(spec):
         params = dict(spec[term])

@@ -203,7 +203,7 @@ def test_paths_leaving_the_table_folder_are_row_issues_unless_allowed(data, mode
 
 
 def test_compare_exit_status_tells_the_truth(data, schema, tmp_path, capsys, monkeypatch):
-    import mmfuse.benchmarks.leaderboard as lb
+    import mmfuse.evaluation.leaderboard as lb
 
     def broken(*a, **k):
         raise RuntimeError("no memory left for this method")

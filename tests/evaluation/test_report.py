@@ -97,7 +97,7 @@ def test_report_renders_in_a_real_headless_browser(model_dir, tmp_path):
 
 @pytest.fixture(scope="module")
 def results_dir(tmp_path_factory):
-    from mmfuse.benchmarks.leaderboard import Method, run_method, write_results
+    from mmfuse.evaluation.leaderboard import Method, run_method, write_results
     from mmfuse.evaluation.robustness import ModalitySubset
 
     splits = synthetic_splits()

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mmfuse.benchmarks.leaderboard import Method, format_table, run_leaderboard
+from mmfuse.evaluation.leaderboard import Method, format_table, run_leaderboard
 from mmfuse.config import TrainConfig
 from mmfuse.registry import FUSIONS
 

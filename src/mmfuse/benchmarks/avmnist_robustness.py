@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mmfuse.files import write_into
-from mmfuse.benchmarks.leaderboard import Method, format_table, run_leaderboard, write_results
+from mmfuse.evaluation.leaderboard import Method, format_table, run_leaderboard, write_results
 from mmfuse.config import TrainConfig
 from mmfuse.data.base import Splits
 from mmfuse.evaluation.robustness import RobustnessResult, evaluate_robustness, format_removal_table, restrict_splits, robustness_summary

@@ -19,7 +19,7 @@ from typing import Any
 
 from mmfuse.files import write_into
 from mmfuse.benchmarks.avmnist_robustness import train_all
-from mmfuse.benchmarks.leaderboard import Method, format_table
+from mmfuse.evaluation.leaderboard import Method, format_table
 from mmfuse.config import TrainConfig
 from mmfuse.registry import FUSIONS
 

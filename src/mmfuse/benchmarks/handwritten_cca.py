@@ -92,7 +92,7 @@ def benchmark(
     ``fusions`` and ``train_cfg`` are accepted for the ``mmfuse benchmark`` interface and unused;
     ``seed`` drives the cross-validation folds that pick the two views of pairwise CCA.
     """
-    from mmfuse.benchmarks.leaderboard import write_results
+    from mmfuse.evaluation.leaderboard import write_results
     from mmfuse.representation.cca import CCA, GCCA
 
     t_start = time.perf_counter()

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mmfuse.files import write_into
-from mmfuse.benchmarks.leaderboard import Method
+from mmfuse.evaluation.leaderboard import Method
 from mmfuse.benchmarks.avmnist_robustness import train_all
 from mmfuse.config import TrainConfig
 from mmfuse.evaluation.sentiment import format_sentiment_row, sentiment_metrics

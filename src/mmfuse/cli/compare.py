@@ -3,7 +3,7 @@
 The table is encoded once (frozen-encoder outputs come from the embedding cache, so a second run
 re-encodes nothing), split into train / validation / test (``--val-table`` / ``--test-table``, else
 seeded stratified shares), and every fusion method (default: all registered; ``--fusions`` to
-choose) is trained and measured the same way by :func:`mmfuse.benchmarks.leaderboard.run_leaderboard`.
+choose) is trained and measured the same way by :func:`mmfuse.evaluation.leaderboard.run_leaderboard`.
 Regression errors are reported in the target's units. The exit status tells the truth: 0 when every
 method trained, 1 when some failed (each is named with its error), 2 when all failed or the input was
 refused.
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmfuse.benchmarks.leaderboard import Method, format_table, run_leaderboard
+    from mmfuse.evaluation.leaderboard import Method, format_table, run_leaderboard
     from mmfuse.registry import FUSIONS
 
     fusions = [f.strip() for f in args.fusions.split(",") if f.strip()] if args.fusions else FUSIONS.list()
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         from pathlib import Path
 
-        from mmfuse.benchmarks.leaderboard import write_results
+        from mmfuse.evaluation.leaderboard import write_results
 
         write_results(rows, Path(args.out), splits.spec.name, total_s=time.perf_counter() - t0, extra={"model_options": dict(predictor.model_options)})
     print(format_table(rows))

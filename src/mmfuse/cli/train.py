@@ -51,7 +51,7 @@ def parse_options(pairs: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmfuse.benchmarks.leaderboard import Method, model_config_for
+    from mmfuse.evaluation.leaderboard import Method, model_config_for
     from mmfuse.config import from_dict, ModelConfig
     from mmfuse.data.registry import load_dataset
     from mmfuse.evaluation.predict import predict, task_metrics

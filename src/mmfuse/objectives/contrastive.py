@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmfuse.errors import ConfigError, DataError
+from mmfuse.objectives._distributed import gather_rows, world
 from mmfuse.objectives.base import Objective
 from mmfuse.registry import OBJECTIVES
 
@@ -109,12 +110,20 @@ class CrossModalObjective(Objective):
         raise NotImplementedError
 
     def forward(self, output: Mapping[str, Any], batch: Mapping[str, Any]) -> Tensor:
+        """Mean of :meth:`group_loss` over the groups, each on the paired rows of the *global* batch: under
+        data parallelism the rows of every process are gathered (:func:`~mmfuse.objectives._distributed.gather_rows`)."""
         emb = output["embeddings"]
         terms = []
         for group in self.groups(emb):
             zs, keep = self.views(output, group)
+            group_batch = batch
+            if world()[1] > 1:  # the loss compares rows with each other: compare all of them, not one shard
+                target = batch.get("target")
+                zs = [gather_rows(z) for z in zs]
+                group_batch = {**batch, "target": gather_rows(target[keep]) if isinstance(target, Tensor) else target}
+                keep = torch.ones(zs[0].shape[0], dtype=torch.bool, device=zs[0].device)
             if int(keep.sum()) >= self.min_rows:
-                terms.append(self.group_loss(zs, keep, batch))
+                terms.append(self.group_loss(zs, keep, group_batch))
         if not terms:  # nothing paired in this batch: 0 that still reaches every embedding
             return sum(z.sum() for z in emb.values()) * 0.0
         return torch.stack(terms).mean()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,12 +16,38 @@ C = TypeVar("C")
 
 
 def from_dict(cls: type[C], data: dict[str, Any]) -> C:
-    """Build dataclass ``cls`` from ``data``; unknown keys name the option and list valid ones."""
+    """Build dataclass ``cls`` from ``data``; unknown keys name the option and list valid ones, and a value of the
+    wrong type (``hidden: "big"``) names the option and the type its annotation asks for."""
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - names)
     if unknown:
         raise ConfigError(f"Unknown {cls.__name__} option(s) {unknown}; valid options: {sorted(names)}.")
+    hints = typing.get_type_hints(cls)
+    for key, value in data.items():
+        allowed = _allowed_types(hints[key])
+        if allowed and not _is_instance(value, allowed):
+            want = " or ".join(sorted(t.__name__ if t is not type(None) else "null" for t in allowed))
+            raise ConfigError(f"{cls.__name__} option {key!r} is {value!r} ({type(value).__name__}); it must be {want}.")
     return cls(**data)
+
+
+def _allowed_types(hint: Any) -> tuple[type, ...]:
+    """The plain types a field annotation admits (``()`` when it admits anything, e.g. ``Any``)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        parts = [_allowed_types(a) for a in typing.get_args(hint)]
+        return () if any(not p for p in parts) else tuple(t for p in parts for t in p)
+    if origin is not None:
+        return (origin,) if isinstance(origin, type) else ()
+    return (hint,) if isinstance(hint, type) and hint is not Any else ()
+
+
+def _is_instance(value: Any, allowed: tuple[type, ...]) -> bool:
+    if isinstance(value, bool):
+        return bool in allowed
+    if isinstance(value, int) and float in allowed:
+        return True
+    return isinstance(value, allowed)
 
 
 def load_mapping(path: str | Path) -> dict[str, Any]:

@@ -89,3 +89,48 @@ def add_limit_args(p: argparse.ArgumentParser) -> None:
 
 def limits_from_args(args: argparse.Namespace) -> dict:
     return {"max_file_mb": getattr(args, "max_file_mb", None), "max_image_pixels": getattr(args, "max_image_pixels", None)}
+
+
+def add_set_arg(p: argparse.ArgumentParser) -> None:
+    """``--set model.KEY=VALUE`` / ``--set train.KEY=VALUE``: any field of the config types, nested with dots."""
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="any ModelConfig / TrainConfig field, e.g. model.fusion_params.rank=8, model.head=mlp, train.weight_decay=0.01 "
+        "(values read as YAML; repeatable; the options above win)",
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> dict[str, dict]:
+    """``{"model": {...}, "train": {...}}`` from ``--set``; the first key after the section must be a field of
+    :class:`~mmfuse.config.ModelConfig` / :class:`~mmfuse.config.TrainConfig` (checked against the dataclass, so a
+    new config field is settable with no edit here); deeper keys go into that field's mapping."""
+    import dataclasses
+
+    import yaml
+
+    from mmfuse.config import ModelConfig
+
+    sections = {"model": ModelConfig, "train": TrainConfig}
+    out: dict[str, dict] = {"model": {}, "train": {}}
+    for item in getattr(args, "set", None) or []:
+        key, sep, raw = item.partition("=")
+        parts = [k.strip() for k in key.split(".")]
+        if not sep or len(parts) < 2 or parts[0] not in sections or not all(parts):
+            raise ConfigError(f"--set {item!r} must look like model.KEY=VALUE or train.KEY=VALUE (e.g. model.fusion_params.rank=8).")
+        fields = {f.name for f in dataclasses.fields(sections[parts[0]])}
+        if parts[1] not in fields:
+            raise ConfigError(f"--set {item!r}: {parts[1]!r} is not a {sections[parts[0]].__name__} field; valid fields: {sorted(fields)}.")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({str(exc).splitlines()[0]}).") from None
+        node = out[parts[0]]
+        for k in parts[1:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {item!r} nests under {k!r}, which an earlier --set gave a plain value.")
+        node[parts[-1]] = value
+    return out

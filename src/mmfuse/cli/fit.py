@@ -16,9 +16,11 @@ from mmfuse.cli._common import (
     add_limit_args,
     add_missing_modality_args,
     add_overwrite_arg,
+    add_set_arg,
     add_train_args,
     limits_from_args,
     missing_modality_options,
+    settings_from_args,
     train_config_from_args,
 )
 from mmfuse.errors import ConfigError
@@ -38,6 +40,7 @@ def add_table_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true", help="recompute every frozen-encoder embedding")
     p.add_argument("--hidden", type=int, help="fused representation size")
     add_missing_modality_args(p)
+    add_set_arg(p)
     add_limit_args(p)
     add_overwrite_arg(p)
 
@@ -63,10 +66,14 @@ def predictor_from_args(args: argparse.Namespace, fusion: str = "concat"):
 
     from mmfuse.predictor import TRAIN_DEFAULTS
 
-    train = train_config_from_args(args, {**TRAIN_DEFAULTS, "progress_bar": not args.no_progress})
-    model = missing_modality_options(args)
+    sets = settings_from_args(args)
+    train = train_config_from_args(args, {**TRAIN_DEFAULTS, "progress_bar": not args.no_progress, **sets["train"]})
+    model = {**sets["model"], **missing_modality_options(args)}
     if args.hidden:
         model["hidden"] = args.hidden
+    from mmfuse.config import ModelConfig, from_dict
+
+    from_dict(ModelConfig, {"encoders": {}, **model})  # a wrong field or type is refused now, before any work
     return MultimodalPredictor(
         target=args.target, fusion=fusion, schema=args.schema, base_dir=args.base_dir, allow_outside=args.allow_outside, time_limit=args.max_time,
         val_fraction=args.val_fraction, drop_missing_target=args.drop_missing_target, cache_dir=args.cache_dir,

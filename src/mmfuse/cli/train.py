@@ -16,9 +16,11 @@ import yaml
 from mmfuse.cli._common import (
     add_missing_modality_args,
     add_overwrite_arg,
+    add_set_arg,
     add_train_args,
     load_config_file,
     missing_modality_options,
+    settings_from_args,
     train_config_from_args,
 )
 from mmfuse.errors import ConfigError
@@ -34,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE", help="dataset loader option, e.g. n_train=2000 (repeatable)")
     p.add_argument("--hidden", type=int, help="fused representation size")
     add_missing_modality_args(p)
+    add_set_arg(p)
     add_train_args(p)
     add_overwrite_arg(p)
     p.set_defaults(func=run)
@@ -63,14 +66,15 @@ def run(args: argparse.Namespace) -> int:
     data_opts = {**run_cfg.get("data", {}), **parse_options(args.data_option)}
     splits = load_dataset(args.dataset, data_dir=args.data_dir, **data_opts)
     model_cfg = model_config_for(splits, Method(args.dataset, args.fusion or run_cfg.get("model", {}).get("fusion", "concat")))
-    overrides = dict(run_cfg.get("model", {}))
+    sets = settings_from_args(args)
+    overrides = {**dict(run_cfg.get("model", {})), **sets["model"]}
     if args.fusion:
         overrides["fusion"] = args.fusion
     overrides.update(missing_modality_options(args))
     if args.hidden:
         overrides["hidden"] = args.hidden
     model_cfg = from_dict(ModelConfig, {**model_cfg.to_dict(), **overrides})
-    train_cfg = train_config_from_args(args, run_cfg.get("train", {}))
+    train_cfg = train_config_from_args(args, {**run_cfg.get("train", {}), **sets["train"]})
     result = fit(model_cfg, train_cfg, splits.train, splits.val, out_dir=args.out, extra_meta={"dataset": args.dataset, "data_options": data_opts}, overwrite=args.overwrite)
     if result.global_rank == 0:
         metrics = task_metrics(predict(result.model, splits.test), model_cfg.task)

@@ -210,3 +210,24 @@ def test_scratch_dirs_of_killed_runs_are_removed(tmp_path):
     with F.scratch_dir(tmp_path, "mmfuse-ckpt") as d:
         assert d.is_dir() and not dead.exists()
     assert not d.exists()
+
+
+def test_a_model_of_mmfuse_0_1_0_is_recognised_and_replaced_only_with_overwrite(tmp_path):
+    old = tmp_path / "m"
+    old.mkdir()
+    (old / "model.safetensors").write_bytes(b"w")
+    (old / "config.json").write_text("{}")
+    (old / "summary.txt").write_text("mmfuse model: fusion=concat\n")
+    with pytest.raises(ConfigError, match="already holds an mmfuse model; pass --overwrite"):
+        _model(old)
+    _model(old, "v2", overwrite=True)
+    assert F.read_manifest(old) and not (old / "summary.txt").exists()
+
+
+def test_results_of_mmfuse_0_1_0_can_be_written_again(tmp_path):
+    old = tmp_path / "r"
+    old.mkdir()
+    (old / "results.json").write_text('{"rows": []}')
+    (old / "leaderboard.png").write_bytes(b"png")
+    F.write_into(old, {"results.json": '{"rows": [1]}', "leaderboard.png": b"new"})
+    assert (old / "leaderboard.png").read_bytes() == b"new" and F.manifest_kind(old) == "results"

@@ -142,6 +142,26 @@ def manifest_kind(path: str | Path) -> str | None:
     return kind if kind in KINDS else None
 
 
+# what mmfuse 0.1.0 wrote before manifests: recognised so that --overwrite can replace it (it never loads: no manifest)
+LEGACY_FILES = {"model": {"model.safetensors", "config.json", "summary.txt", "objectives.safetensors", "schema.json", "labels.json",
+                          "metrics.json", "robustness.json", "report.html"}}
+
+
+def legacy_kind(path: str | Path) -> str | None:
+    """``"model"`` for a model folder written by mmfuse 0.1.0 (``summary.txt`` starting "mmfuse", ``config.json`` and
+    ``model.safetensors``, nothing else); ``"results"`` for a results folder of that version (``results.json`` with rows)."""
+    path = Path(path)
+    try:
+        names = {p.name for p in path.iterdir()}
+        if {"model.safetensors", "config.json", "summary.txt"} <= names <= LEGACY_FILES["model"]:
+            return "model" if (path / "summary.txt").read_text()[:6] == "mmfuse" else None
+        if "results.json" in names and isinstance(json.loads((path / "results.json").read_text()).get("rows"), list):
+            return "results"
+    except (OSError, ValueError, AttributeError):
+        return None
+    return None
+
+
 def check_output_dir(path: str | Path, kind: str = "model", overwrite: bool = False, inputs: Iterable[str | Path | None] = (), option: str = "-o") -> str:
     """Decide, before any work, how folder ``path`` may be written; refuse in one sentence otherwise.
 
@@ -155,7 +175,7 @@ def check_output_dir(path: str | Path, kind: str = "model", overwrite: bool = Fa
         raise ConfigError(f"{option} {str(path)!r} is a file, not a folder; give a new folder name.")
     if not path.exists() or not any(path.iterdir()):
         return "new"
-    found = manifest_kind(path)
+    found = manifest_kind(path) or legacy_kind(path)
     if found is not None and found != kind:
         raise ConfigError(f"{option} {str(path)!r} holds mmfuse {found}, not a {kind}; choose another folder.")
     if not overwrite:
@@ -165,6 +185,8 @@ def check_output_dir(path: str | Path, kind: str = "model", overwrite: bool = Fa
             f"{option} {str(path)!r} is a folder with other files in it; choose a new or empty folder "
             "(or pass --overwrite to add mmfuse's files beside them: nothing of yours is deleted)."
         )
+    if found is not None and manifest_kind(path) is None and found == "model":
+        return "replace"  # a 0.1.0 model: its files are all mmfuse's (legacy_kind checked that)
     return "replace" if found is not None and not _foreign(path) else "beside"
 
 
@@ -347,7 +369,10 @@ def claim_dir(path: str | Path, kind: str = "results", overwrite: bool = False, 
     mode = check_output_dir(path, kind, overwrite, inputs, option)
     path.mkdir(parents=True, exist_ok=True)
     if mode == "new" or manifest_kind(path) is None:
-        atomic_write(path / MANIFEST, _manifest(kind, {}))
+        manifest = json.loads(_manifest(kind, {}))
+        if legacy_kind(path) == kind:  # results of mmfuse 0.1.0: every file in it is mmfuse's
+            manifest["extras"] = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
+        atomic_write(path / MANIFEST, json.dumps(manifest, indent=2))
     return path
 
 

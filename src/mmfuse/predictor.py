@@ -307,16 +307,24 @@ class MultimodalPredictor:
             frame.index = index
         return frame
 
-    def evaluate(self, table: Any) -> dict[str, Any]:
-        """Metrics, confusion matrix (classification), per-modality contribution and the issue report on ``table``."""
+    def labelled(self, table: Any) -> tuple[TableData, int, int]:
+        """The rows of ``table`` that have a target, encoded as the model's contract dataset (``data.dataset``, what
+        :mod:`mmfuse.evaluation` measures), with the issue log; also the table's row count and rows without target."""
         pipe = self._require()
         df, folder = _table(table)
         self._set_base(folder)
         keep, dropped = pipe.check_target(df, self.drop_missing_target)
         data = pipe.transform(df, keep)
         data.issues = sorted(dropped + data.issues, key=lambda it: (it.row, it.column))
+        return data, len(df), len(dropped)
+
+    def evaluate(self, table: Any) -> dict[str, Any]:
+        """Metrics, confusion matrix (classification), per-modality contribution and the issue report on ``table``."""
+        pipe = self._require()
+        data, n_rows, n_dropped = self.labelled(table)
+        keep = data.rows
         report = self._report(data)
-        report["rows"] = {"table": int(len(df)), "evaluated": int(len(keep)), "target_missing": len(dropped)}
+        report["rows"] = {"table": int(n_rows), "evaluated": int(len(keep)), "target_missing": n_dropped}
         if len(keep):
             from mmfuse.evaluation.attribution import modality_shapley, shapley_summary
 

@@ -117,3 +117,17 @@ def test_drop_missing_target_records_the_rows(table, tmp_path, capsys):
     assert rc == 0 and "2 without target, left out" in out
     rc, _, err = run(capsys, "evaluate", tmp_path / "m", src)
     assert rc == 2 and "--drop-missing-target" in err
+
+
+def test_robustness_and_report_accept_a_model_from_fit(table, tmp_path, capsys):
+    assert run(capsys, "fit", table / "train.csv", "--target", "label", "-o", tmp_path / "m", *FAST, tmp_path / "c")[0] == 0
+    rc, _, err = run(capsys, "robustness", tmp_path / "m")
+    assert rc == 2 and "pass --table TABLE" in err
+    rc, out, _ = run(capsys, "robustness", tmp_path / "m", "--table", table / "test.csv", "--noise-levels", "0,1", "--missing-rates", "0,0.5,1")
+    assert rc == 0 and "missing-rate sweep" in out and (tmp_path / "m" / "robustness.json").is_file()
+    rc, out, _ = run(capsys, "report", tmp_path / "m", "--table", table / "test.csv")
+    page = (tmp_path / "m" / "report.html").read_text()
+    assert rc == 0 and "Calibration and uncertainty" in page and "Robustness" in page and "Per-modality Shapley values" in page
+    from mmfuse.predictor import MultimodalPredictor
+
+    MultimodalPredictor.load(tmp_path / "m")  # the extras added to the folder keep it loadable

@@ -134,3 +134,31 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, dict]:
                 raise ConfigError(f"--set {item!r} nests under {k!r}, which an earlier --set gave a plain value.")
         node[parts[-1]] = value
     return out
+
+
+def add_test_data_args(p: argparse.ArgumentParser) -> None:
+    """Where a saved model's test rows come from: its built-in dataset, or ``--table`` for a model from ``fit``."""
+    p.add_argument("--table", help="labelled table (CSV / Parquet) to measure a model written by 'mmfuse fit' on")
+    p.add_argument("--base-dir", help="with --table: folder that relative paths start from (default: the table's folder)")
+    p.add_argument("--allow-outside", action="store_true", help="with --table: read paths that leave the base folder")
+
+
+def test_data(model_dir: str, meta: dict, args: argparse.Namespace) -> tuple[object, list[str]]:
+    """``(test dataset, class names)`` of a saved model: the labelled rows of ``--table`` for a table model (encoded by
+    its own saved preprocessing), else the test split of the built-in dataset its config names."""
+    from mmfuse.errors import DataError
+
+    if meta.get("kind") == "mmfuse-table-predictor":
+        if not getattr(args, "table", None):
+            raise DataError(f"{model_dir!r} was written by 'mmfuse fit'; pass --table TABLE, a labelled table with its columns, to measure it on.")
+        from mmfuse.predictor import MultimodalPredictor
+
+        predictor = MultimodalPredictor.load(model_dir, base_dir=args.base_dir, allow_outside=args.allow_outside)
+        data, _, _ = predictor.labelled(args.table)
+        return data.dataset, [str(c) for c in predictor.pipeline.target_state.get("classes", [])]
+    if not meta.get("dataset"):
+        raise DataError(f"{model_dir}/config.json names no dataset; measure it from Python with mmfuse.evaluation.robustness.evaluate_robustness.")
+    from mmfuse.data.registry import load_dataset
+
+    splits = load_dataset(meta["dataset"], data_dir=getattr(args, "data_dir", None), **meta.get("data_options", {}))
+    return splits.test, list(splits.spec.class_names)

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from mmfuse.cli._common import add_overwrite_arg
+from mmfuse.cli._common import add_overwrite_arg, add_test_data_args, test_data
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--noise-levels", default="0,0.25,0.5,1,1.5,2,3", help="comma-separated noise levels in units of the per-feature std")
     p.add_argument("--missing-rates", default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1", help="comma-separated fractions of samples that lose one modality")
     p.add_argument("--seed", type=int, default=0)
+    add_test_data_args(p)
     add_overwrite_arg(p)
     p.set_defaults(func=run)
 
@@ -34,8 +35,6 @@ def _floats(text: str, option: str) -> list[float]:
 def run(args: argparse.Namespace) -> int:
     from torch.utils.data import Subset
 
-    from mmfuse.data.registry import load_dataset
-    from mmfuse.errors import DataError
     from mmfuse.evaluation.robustness import evaluate_robustness, format_removal_table
     from mmfuse.files import add_files, atomic_write, check_output_file
     from mmfuse.training.serialization import load_model_dir
@@ -43,9 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         check_output_file(args.out, [args.model_dir], args.overwrite)
     model, meta = load_model_dir(args.model_dir)
-    if not meta.get("dataset"):
-        raise DataError(f"{args.model_dir}/config.json names no dataset; measure it from Python with mmfuse.evaluation.robustness.evaluate_robustness.")
-    test = load_dataset(meta["dataset"], data_dir=args.data_dir, **meta.get("data_options", {})).test
+    test, _ = test_data(args.model_dir, meta, args)
     if args.max_samples and len(test) > args.max_samples:
         test = Subset(test, range(args.max_samples))
     task = meta["model"].get("task", "classification")

@@ -131,3 +131,14 @@ def test_robustness_and_report_accept_a_model_from_fit(table, tmp_path, capsys):
     from mmfuse.predictor import MultimodalPredictor
 
     MultimodalPredictor.load(tmp_path / "m")  # the extras added to the folder keep it loadable
+
+
+def test_embed_and_retrieve_accept_a_model_from_fit(table, tmp_path, capsys):
+    assert run(capsys, "fit", table / "train.csv", "--target", "label", "-o", tmp_path / "m", *FAST, tmp_path / "c")[0] == 0
+    rc, out, _ = run(capsys, "embed", tmp_path / "m", "--table", table / "test.csv", "--modality", "f", "-o", tmp_path / "z.npy")
+    assert rc == 0 and np.load(tmp_path / "z.npy").shape == (30, 64)
+    rc, out, _ = run(capsys, "retrieve", tmp_path / "m", "--table", table / "test.csv", "--query", "f", "--gallery", "track", "-o", tmp_path / "r.json")
+    metrics = json.loads((tmp_path / "r.json").read_text())
+    assert rc == 0 and "f -> track" in out and set(metrics) >= {"model", "random"} and 0.0 <= metrics["model"]["mAP"] <= 1.0
+    rc, _, err = run(capsys, "retrieve", tmp_path / "m", "--query", "f", "--gallery", "track")
+    assert rc == 2 and "pass --table TABLE" in err

@@ -1,7 +1,8 @@
 """``mmfuse embed`` and ``mmfuse retrieve``: cross-modal embeddings and retrieval with a trained model.
 
-The model directory must come from ``mmfuse train`` / ``mmfuse benchmark`` on a built-in dataset
-(its config records the dataset and the loader options, so the same split is rebuilt).
+A model from ``mmfuse train`` / ``mmfuse benchmark`` is measured on its built-in dataset (its config records the
+dataset and the loader options, so the same split is rebuilt); a model from ``mmfuse fit`` on the labelled rows of
+``--table`` (relevance = same target value), encoded by the model's own saved preprocessing.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from mmfuse.cli._common import add_overwrite_arg
+from mmfuse.cli._common import add_overwrite_arg, add_test_data_args, test_data
+from mmfuse.errors import DataError
 from mmfuse.files import atomic_open, atomic_write, check_output_file
 
 
@@ -20,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--split", default="test", choices=["train", "val", "test"])
     e.add_argument("--data-dir")
     e.add_argument("-o", "--out", required=True, help="output .npy file")
+    add_test_data_args(e)
     add_overwrite_arg(e)
     e.set_defaults(func=run_embed)
     r = sub.add_parser("retrieve", help="query in one modality, rank another; prints mAP and R@K against random ranking")
@@ -37,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     r.add_argument("--show", type=int, default=3, help="print the ranked top-5 of this many queries")
     r.add_argument("-o", "--out", help="write the metrics as JSON here")
+    add_test_data_args(r)
+    r.add_argument("--fit-table", help="with --table: the training table the post-hoc CCA of a deep-CCA model is fitted on")
     add_overwrite_arg(r)
     r.set_defaults(func=run_retrieve)
 
@@ -52,16 +57,25 @@ def _post_cca_components(requested: int | None, objectives, classes: int, q_dim:
     return max(1, min(q_dim, g_dim, classes - 1 if classes > 1 else q_dim))
 
 
-def _load(model_dir: str, data_dir: str | None, split: str, with_train: bool = False):
+def _load(args: argparse.Namespace, with_train: bool = False):
+    """``(model, objectives, rows to embed[, training rows for the post-hoc CCA])``: a built-in dataset's split, or for a
+    model from ``fit`` the labelled rows of ``--table`` (and of ``--fit-table`` for the post-hoc CCA)."""
     from mmfuse.data.registry import load_dataset
     from mmfuse.errors import DataError
     from mmfuse.training.serialization import load_model_dir, load_objectives
 
-    model, meta = load_model_dir(model_dir)
+    model, meta = load_model_dir(args.model_dir)
+    objectives = load_objectives(args.model_dir)
+    if meta.get("kind") == "mmfuse-table-predictor":
+        rows, _ = test_data(args.model_dir, meta, args)
+        train = None
+        if with_train and getattr(args, "fit_table", None):
+            train, _ = test_data(args.model_dir, meta, argparse.Namespace(**{**vars(args), "table": args.fit_table}))
+        return (model, objectives, rows, train) if with_train else (model, objectives, rows)
     if "dataset" not in meta:
-        raise DataError(f"{model_dir!r} does not record its dataset; embed/retrieve need a model trained by 'mmfuse train' or 'mmfuse benchmark'.")
-    splits = load_dataset(meta["dataset"], data_dir=data_dir, **meta.get("data_options", {}))
-    out = (model, load_objectives(model_dir), getattr(splits, split))
+        raise DataError(f"{args.model_dir!r} records no dataset and is not a table model; embed/retrieve need a model from 'fit', 'train' or 'benchmark'.")
+    splits = load_dataset(meta["dataset"], data_dir=args.data_dir, **meta.get("data_options", {}))
+    out = (model, objectives, getattr(splits, args.split))
     return (*out, splits.train) if with_train else out
 
 
@@ -71,7 +85,7 @@ def run_embed(args: argparse.Namespace) -> int:
     from mmfuse.retrieval import embed
 
     out = check_output_file(args.out, [args.model_dir], args.overwrite)
-    model, objectives, ds = _load(args.model_dir, args.data_dir, args.split)
+    model, objectives, ds = _load(args)
     z = embed(model, ds, args.modality, objectives)
     with atomic_open(out) as f:
         np.save(f, z, allow_pickle=False)
@@ -86,11 +100,13 @@ def run_retrieve(args: argparse.Namespace) -> int:
 
     if args.out:
         check_output_file(args.out, [args.model_dir], args.overwrite)
-    model, objectives, ds, train = _load(args.model_dir, args.data_dir, args.split, with_train=True)
+    model, objectives, ds, train = _load(args, with_train=True)
     labels = dataset_labels(ds)
     q = embed(model, ds, args.query, objectives)[: args.max_queries]
     g = embed(model, ds, args.gallery, objectives)
     n_cca = _post_cca_components(args.post_cca, objectives, len(np.unique(labels)), q.shape[1], g.shape[1])
+    if n_cca and train is None:
+        raise DataError("The post-hoc CCA is fitted on training rows: pass --fit-table TRAIN_TABLE (never the table being ranked), or --post-cca 0.")
     if n_cca:
         q, g = post_hoc_cca(model, train, args.query, args.gallery, n_cca, objectives).transform(q, g)
         print(f"embeddings compared in a {n_cca}-component linear CCA space fitted on the training split (--post-cca 0 to switch off)")

@@ -50,3 +50,17 @@ def test_fit_passes_fusion_params_and_refuses_a_wrong_type(table, tmp_path, caps
     assert main([*common, "-o", str(tmp_path / "m2"), "--set", "model.hidden=big"]) == 2
     assert capsys.readouterr().err.strip() == "mmfuse: error: ModelConfig option 'hidden' is 'big' (str); it must be int."
     assert not (tmp_path / "m2").exists()
+
+
+def test_fit_objective_adds_a_term_beside_the_task_loss(table, tmp_path, capsys):
+    common = ["fit", str(table), "--target", "label", "--max-epochs", "1", "--no-progress", "--cache-dir", str(tmp_path / "c")]
+    assert main([*common, "-o", str(tmp_path / "m"), "--objective", "infonce=0.5", "--objective", "cca"]) == 0
+    objectives = json.loads((tmp_path / "m" / "config.json").read_text())["train"]["objectives"]
+    assert objectives == {"task": {"objective": None, "weight": 1.0}, "infonce": {"objective": "infonce", "weight": 0.5},
+                          "cca": {"objective": "cca", "weight": 1.0}}
+    from mmfuse.training.serialization import load_objectives
+
+    assert sorted(load_objectives(tmp_path / "m")) == ["cca", "infonce", "task"]
+    capsys.readouterr()
+    assert main([*common, "-o", str(tmp_path / "m2"), "--objective", "infonse"]) == 2
+    assert "Did you mean 'infonce'" in capsys.readouterr().err

@@ -39,6 +39,14 @@ def add_table_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", help="embedding cache folder (default: $MMFUSE_CACHE_DIR or ~/.cache/mmfuse/embeddings)")
     p.add_argument("--no-cache", action="store_true", help="recompute every frozen-encoder embedding")
     p.add_argument("--hidden", type=int, help="fused representation size")
+    p.add_argument(
+        "--objective",
+        action="append",
+        default=[],
+        metavar="NAME[=WEIGHT]",
+        help="an extra training term beside the task loss, e.g. infonce=0.5 or cca (see `mmfuse list objectives`); repeatable. "
+        "Trains the shared embeddings that 'mmfuse retrieve' ranks",
+    )
     add_missing_modality_args(p)
     add_set_arg(p)
     add_limit_args(p)
@@ -60,6 +68,23 @@ def refuse_several_processes(args: argparse.Namespace, command: str) -> None:
         )
 
 
+def objective_terms(items: list[str], fusion: str, base: dict) -> dict:
+    """``TrainConfig.objectives`` with the task's own loss (``"task"``: the fusion's default objective, else the task
+    kind's, chosen when the model is built) plus one term per ``NAME[=WEIGHT]``, named after the objective."""
+    from mmfuse.registry import FUSIONS, OBJECTIVES
+
+    terms = dict(base) or {"task": {"objective": getattr(FUSIONS.get(fusion), "default_objective", None), "weight": 1.0}}
+    for item in items:
+        name, _, weight = item.partition("=")
+        OBJECTIVES.get(name.strip())  # an unknown name fails here, with the valid ones
+        try:
+            w = float(weight) if weight else 1.0
+        except ValueError:
+            raise ConfigError(f"--objective {item!r}: the weight after '=' must be a number, e.g. infonce=0.5.") from None
+        terms[name.strip()] = {"objective": name.strip(), "weight": w}
+    return terms
+
+
 def predictor_from_args(args: argparse.Namespace, fusion: str = "concat"):
     """A :class:`MultimodalPredictor` configured from the shared options."""
     from mmfuse.predictor import MultimodalPredictor
@@ -67,6 +92,8 @@ def predictor_from_args(args: argparse.Namespace, fusion: str = "concat"):
     from mmfuse.predictor import TRAIN_DEFAULTS
 
     sets = settings_from_args(args)
+    if args.objective:
+        sets["train"]["objectives"] = objective_terms(args.objective, fusion, sets["train"].get("objectives", {}))
     train = train_config_from_args(args, {**TRAIN_DEFAULTS, "progress_bar": not args.no_progress, **sets["train"]})
     model = {**sets["model"], **missing_modality_options(args)}
     if args.hidden:

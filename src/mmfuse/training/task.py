@@ -37,13 +37,13 @@ def build_objectives(spec: Mapping[str, Mapping[str, Any]], task: str, dims: Map
     """``{term name: {"objective": registered name (default: the term name), "weight": w, **params}}`` -> built objectives.
 
     Constructor arguments ``dims`` (encoder output sizes) and ``task`` are passed to objectives that accept them.
-    An empty spec means the task's default loss with weight 1.
+    An empty spec means the task's default loss with weight 1; ``"objective": None`` names that default too.
     """
     spec = dict(spec) or {"task": {"objective": task_kind(task).default_objective, "weight": 1.0}}
     built: dict[str, tuple[Objective, float]] = {}
     for term in sorted(spec):
         params = dict(spec[term])
-        name = params.pop("objective", term)
+        name = params.pop("objective", term) or task_kind(task).default_objective  # None: the task kind's own loss
         weight = float(params.pop("weight", 1.0))
         accepted = inspect.signature(OBJECTIVES.get(name)).parameters
         for key, value in (("dims", dict(dims)), ("task", task)):

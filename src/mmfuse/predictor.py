@@ -334,6 +334,7 @@ class MultimodalPredictor:
 
     def _report(self, data: TableData, contributions: bool = True) -> dict[str, Any]:
         from mmfuse.evaluation.predict import masks_transform, predict
+        from mmfuse.evaluation.report import mean_modality_weights
 
         pipe = self._require()
         task, kind = pipe.schema.task, pipe.kind
@@ -356,7 +357,7 @@ class MultimodalPredictor:
             report["confusion_matrix"] = {"labels": classes, "matrix": confusion_matrix(y, out.argmax(1), labels=list(range(len(classes)))).tolist()}
         if contributions and len(y):
             main = kind.main_metric
-            weights = _modality_weights(self.model, data.dataset)
+            weights = mean_modality_weights(self.model, data.dataset) or {}
             contrib = {}
             for m in self.model.modalities:
                 pred = predict(self.model, data.dataset, 256, transform=masks_transform({m: True})).prediction
@@ -480,25 +481,6 @@ def _metrics(out: np.ndarray, y: np.ndarray, task: str, pipe: TablePipeline) -> 
     else:
         z, y = out, pipe.decode_prediction(y.reshape(len(y), -1))
     return task_metrics(Predictions(z, y, {}, 0.0), task)
-
-
-def _modality_weights(model: Any, dataset: Any) -> dict[str, float]:
-    """Average of ``fusion.modality_weights`` over the rows, when the fusion method has weights."""
-    import torch
-    from torch.utils.data import DataLoader
-
-    sums, count = None, 0
-    with torch.no_grad():
-        for batch in DataLoader(dataset, batch_size=256):
-            out = model(batch["inputs"], batch["masks"])
-            w = model.fusion.modality_weights(out["embeddings"], out["masks"])
-            if w is None:
-                return {}
-            sums = w.sum(0) if sums is None else sums + w.sum(0)
-            count += w.shape[0]
-    if sums is None:
-        return {}
-    return {m: float(v) / max(count, 1) for m, v in zip(model.fusion.modalities, sums)}
 
 
 def _dumps(obj: Any) -> str:

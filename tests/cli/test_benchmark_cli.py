@@ -55,3 +55,21 @@ def test_retrieval_benchmark_refuses_unknown_methods_from_python(tmp_path):
 
     with pytest.raises(ConfigError, match="'nope'.*valid names: deep_cca"):
         retrieval_bench.benchmark(out_dir=tmp_path, data_dir=tmp_path, fusions=["nope"])
+
+
+def test_every_benchmark_module_is_declared_and_matches_its_declaration():
+    import importlib
+    import inspect
+    import pkgutil
+
+    import mmfuse.benchmarks as pkg
+    from mmfuse.benchmarks import BENCHMARKS
+
+    modules = {f"{pkg.__name__}.{i.name}" for i in pkgutil.iter_modules(pkg.__path__) if not i.name.startswith("_")}
+    assert modules == {info.module for info in BENCHMARKS.values()}  # one home: every module declared, nothing else
+    for name, info in BENCHMARKS.items():
+        mod = importlib.import_module(info.module)
+        assert set(mod.DEFAULTS) == {"quick", "full"}, name
+        params = inspect.signature(mod.benchmark).parameters
+        assert {"out_dir", "data_dir", "quick", "fusions", "train_cfg", "seed"} <= set(params), name
+        assert set(info.options) <= set(params), f"{name} declares options its benchmark() does not take"

@@ -1,43 +1,28 @@
 """``mmfuse benchmark NAME``: leaderboards on real benchmarks.
 
-Every module of :mod:`mmfuse.benchmarks` that defines ``benchmark(out_dir, data_dir, quick,
-fusions, train_cfg, seed)`` and ``DEFAULTS`` (its default TrainConfig fields, quick and full)
-becomes a choice here.
+The choices are the benchmarks declared in :data:`mmfuse.benchmarks.BENCHMARKS` (each module defines
+``benchmark(out_dir, data_dir, quick, fusions, train_cfg, seed, **options)`` and ``DEFAULTS``, its default
+TrainConfig fields, quick and full).
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import importlib
-import inspect
-import pkgutil
-from pathlib import Path
 
-import mmfuse.benchmarks as benchmarks_pkg
+from mmfuse.benchmarks import BENCHMARKS
 from mmfuse.cli._common import add_overwrite_arg, add_train_args, missing_modality_options, train_config_from_args
 from mmfuse.errors import ConfigError
 
 
 def available() -> dict[str, str]:
-    """``{benchmark name: module}`` of the built-in benchmarks."""
-    found = {}
-    for info in pkgutil.iter_modules(benchmarks_pkg.__path__):
-        if info.name.startswith("_"):
-            continue
-        # read, don't import: importing a benchmark pulls in Lightning, which would slow `mmfuse --help`
-        tree = ast.parse((Path(benchmarks_pkg.__path__[0]) / f"{info.name}.py").read_text())
-        names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
-        names |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
-        names |= {n.target.id for n in tree.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
-        if {"benchmark", "DEFAULTS"} <= names:
-            found[info.name] = f"{benchmarks_pkg.__name__}.{info.name}"
-    return dict(sorted(found.items()))
+    """``{benchmark name: module}`` of the declared benchmarks (:data:`mmfuse.benchmarks.BENCHMARKS`)."""
+    return {name: info.module for name, info in sorted(BENCHMARKS.items())}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("benchmark", help="train fusion methods + unimodal baselines on a real benchmark and print a leaderboard")
-    p.add_argument("dataset", choices=list(available()), help="benchmark to run")
+    p.add_argument("dataset", choices=list(available()), help="benchmark to run: " + "; ".join(f"{n} ({i.summary})" for n, i in sorted(BENCHMARKS.items())))
     p.add_argument("--data-dir", help="data folder (default: $MMFUSE_DATA_DIR, else ~/.cache/mmfuse/data, downloaded if absent)")
     p.add_argument("-o", "--out", default=None, help="results folder (default: results/<dataset>[-quick])")
     p.add_argument("--quick", action="store_true", help="small subset and few epochs (minutes on 2 CPU cores)")
@@ -61,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
             FUSIONS.get(f)  # unknown names fail here with the list of valid ones
     extra = {}
     if getattr(args, "modality_dropout", None) is not None:
-        if "dropout" not in inspect.signature(mod.benchmark).parameters:
-            with_it = sorted(name for name, m in available().items() if "dropout" in inspect.signature(importlib.import_module(m).benchmark).parameters)
+        if "dropout" not in BENCHMARKS[args.dataset].options:
+            with_it = sorted(name for name, info in BENCHMARKS.items() if "dropout" in info.options)
             raise ConfigError(f"--modality-dropout does not apply to benchmark {args.dataset!r}; it sets the +moddrop variants of: {', '.join(with_it)}.")
         extra["dropout"] = missing_modality_options(args)["modality_dropout"]  # refuses rates outside [0, 1)
     check_output_dir(out, "results", args.overwrite, [args.data_dir])  # before any training: a refused -o costs nothing

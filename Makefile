@@ -12,7 +12,7 @@ export MMFUSE_DATA_DIR ?= $(abspath ../shared/data)
 export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
 
-.PHONY: install demo demo-quick test test-all chromium clean
+.PHONY: install demo demo-quick test test-all lint chromium clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ demo-quick: install
 # Debian's chromium renders the HTML report in the report test (skipped, with a reason, if it cannot be installed).
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || echo "chromium not installed: the report screenshot test will be skipped"; }
+
+# Style: ruff's formatter and linter (rules in pyproject.toml), the same as the pre-commit hooks.
+lint: install
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts
+	$(VENV)/bin/ruff check src tests benchmarks scripts
 
 test: install chromium
 	OMP_NUM_THREADS=2 $(PY) -m pytest -q -m "not slow"

@@ -53,7 +53,11 @@ def mmfuse(*args: str, env: dict[str, str]) -> tuple[str, float]:
     """Run the real ``mmfuse`` command line; returns (stdout, wall seconds)."""
     t0 = time.perf_counter()
     script = Path(sys.executable).with_name("mmfuse")
-    cmd = [str(script)] if script.is_file() else [sys.executable, "-c", "import sys; from mmfuse.cli import main; sys.exit(main(sys.argv[1:]))"]
+    cmd = (
+        [str(script)]
+        if script.is_file()
+        else [sys.executable, "-c", "import sys; from mmfuse.cli import main; sys.exit(main(sys.argv[1:]))"]
+    )
     proc = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"mmfuse {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -76,7 +80,9 @@ def write_tables(data_dir: str | None, out: Path, video: bool) -> dict[str, Path
     return paths
 
 
-def run_config(name: str, paths: dict[str, Path], seeds: list[int], fusion: str, out: Path, env: dict[str, str], epochs: int) -> dict:
+def run_config(
+    name: str, paths: dict[str, Path], seeds: list[int], fusion: str, out: Path, env: dict[str, str], epochs: int
+) -> dict:
     import pandas as pd
 
     from mmfuse.evaluation.sentiment import sentiment_metrics
@@ -84,20 +90,57 @@ def run_config(name: str, paths: dict[str, Path], seeds: list[int], fusion: str,
     runs = []
     for seed in seeds:
         model = out / "models" / f"{name}-{fusion}-seed{seed}"
-        fit_out, fit_s = mmfuse("fit", str(paths["train"]), "--target", "label", "--val-table", str(paths["val"]), "--fusion", fusion,
-                                "-o", str(model), "--seed", str(seed), "--max-epochs", str(epochs), "--patience", "6", "--no-progress", env=env)
-        eval_out, _ = mmfuse("evaluate", str(model), str(paths["test"]), "-o", str(model.parent / f"{model.name}-test-report.json"), env=env)
+        fit_out, fit_s = mmfuse(
+            "fit",
+            str(paths["train"]),
+            "--target",
+            "label",
+            "--val-table",
+            str(paths["val"]),
+            "--fusion",
+            fusion,
+            "-o",
+            str(model),
+            "--seed",
+            str(seed),
+            "--max-epochs",
+            str(epochs),
+            "--patience",
+            "6",
+            "--no-progress",
+            env=env,
+        )
+        eval_out, _ = mmfuse(
+            "evaluate",
+            str(model),
+            str(paths["test"]),
+            "-o",
+            str(model.parent / f"{model.name}-test-report.json"),
+            env=env,
+        )
         pred_file = model.parent / f"{model.name}-test-predictions.csv"
         mmfuse("predict", str(model), str(paths["test"]), "-o", str(pred_file), env=env)
         pred = pd.read_csv(pred_file)["prediction"].to_numpy()
         target = pd.read_csv(paths["test"])["label"].to_numpy()
         m = sentiment_metrics(pred, target)
-        m.update({"seed": seed, "fit_wall_s": fit_s, "contribution": json.loads((model.parent / f"{model.name}-test-report.json").read_text()).get("contribution")})
+        m.update(
+            {
+                "seed": seed,
+                "fit_wall_s": fit_s,
+                "contribution": json.loads((model.parent / f"{model.name}-test-report.json").read_text()).get(
+                    "contribution"
+                ),
+            }
+        )
         runs.append(m)
-        print(f"[{name}] seed {seed}: Acc-2 has0 {100 * m['acc2_has0']:.1f} non0 {100 * m['acc2_non0']:.1f}  F1 {100 * m['f1_has0']:.1f}/{100 * m['f1_non0']:.1f}  MAE {m['mae']:.3f}  Corr {m['corr']:.3f}  ({fit_s:.0f} s)")
+        print(
+            f"[{name}] seed {seed}: Acc-2 has0 {100 * m['acc2_has0']:.1f} non0 {100 * m['acc2_non0']:.1f}  F1 {100 * m['f1_has0']:.1f}/{100 * m['f1_non0']:.1f}  MAE {m['mae']:.3f}  Corr {m['corr']:.3f}  ({fit_s:.0f} s)"
+        )
         print(eval_out)
     keys = ["acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc7", "mae", "corr"]
-    summary = {k: {"mean": float(np.mean([r[k] for r in runs])), "std": float(np.std([r[k] for r in runs]))} for k in keys}
+    summary = {
+        k: {"mean": float(np.mean([r[k] for r in runs])), "std": float(np.std([r[k] for r in runs]))} for k in keys
+    }
     return {"name": name, "fusion": fusion, "seeds": seeds, "runs": runs, "summary": summary}
 
 
@@ -108,12 +151,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--fusion", default="concat")
     ap.add_argument("--epochs", type=int, default=40)
-    ap.add_argument("--compare-fusions", default="concat,weighted_sum,late_mean,gated,low_rank_tensor,modality_attention")
+    ap.add_argument(
+        "--compare-fusions", default="concat,weighted_sum,late_mean,gated,low_rank_tensor,modality_attention"
+    )
     ap.add_argument("--skip-video", action="store_true")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MMFUSE_CACHE_DIR": str((out / "cache").resolve())}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "MMFUSE_CACHE_DIR": str((out / "cache").resolve()),
+    }
     configs = [("text+audio", write_tables(args.data_dir, out, video=False))]
     if not args.skip_video:
         configs.append(("text+audio+video (leaky video features)", write_tables(args.data_dir, out, video=True)))
@@ -123,32 +173,62 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(compare_cache, ignore_errors=True)
     cenv = {**env, "MMFUSE_CACHE_DIR": str(compare_cache)}
     paths = configs[0][1]
-    cmd = ["compare", str(paths["train"]), "--target", "label", "--val-table", str(paths["val"]), "--test-table", str(paths["test"]),
-           "--fusions", args.compare_fusions, "--max-epochs", "15", "--no-progress"]
+    cmd = [
+        "compare",
+        str(paths["train"]),
+        "--target",
+        "label",
+        "--val-table",
+        str(paths["val"]),
+        "--test-table",
+        str(paths["test"]),
+        "--fusions",
+        args.compare_fusions,
+        "--max-epochs",
+        "15",
+        "--no-progress",
+    ]
     first_out, first_s = mmfuse(*cmd, "-o", str(out / "compare_run1"), env=cenv)
     second_out, second_s = mmfuse(*cmd, "-o", str(out / "compare_run2"), env=cenv)
     print(first_out)
     print(second_out)
-    compare = {"fusions": args.compare_fusions.split(","), "first_wall_s": first_s, "second_wall_s": second_s,
-               "first_encoding_line": next((ln for ln in first_out.splitlines() if ln.startswith("encoded")), ""),
-               "second_encoding_line": next((ln for ln in second_out.splitlines() if ln.startswith("encoded")), "")}
+    compare = {
+        "fusions": args.compare_fusions.split(","),
+        "first_wall_s": first_s,
+        "second_wall_s": second_s,
+        "first_encoding_line": next((ln for ln in first_out.splitlines() if ln.startswith("encoded")), ""),
+        "second_encoding_line": next((ln for ln in second_out.splitlines() if ln.startswith("encoded")), ""),
+    }
 
     print("\nCMU-MOSI, standard folds (test: 686 segments). Acc-2 / F1 in %: has0 | non0")
-    print(f"{'method':<58} {'Acc-2 has0':>10} {'Acc-2 non0':>10} {'F1 has0':>8} {'F1 non0':>8} {'Acc-7':>6} {'MAE':>6} {'Corr':>6}")
+    print(
+        f"{'method':<58} {'Acc-2 has0':>10} {'Acc-2 non0':>10} {'F1 has0':>8} {'F1 non0':>8} {'Acc-7':>6} {'MAE':>6} {'Corr':>6}"
+    )
     for r in results:
         s = r["summary"]
         label = f"mmfuse table, {r['name']}, {r['fusion']} ({len(r['seeds'])} seeds)"
 
-        def pm(k: str, pct: bool = True) -> str:
+        def pm(k: str, pct: bool = True, s: dict = s) -> str:
             f = 100 if pct else 1
             return f"{f * s[k]['mean']:.1f}±{f * s[k]['std']:.1f}" if pct else f"{s[k]['mean']:.3f}"
 
-        print(f"{label:<58} {pm('acc2_has0'):>10} {pm('acc2_non0'):>10} {pm('f1_has0'):>8} {pm('f1_non0'):>8} {pm('acc7'):>6} {pm('mae', False):>6} {pm('corr', False):>6}")
+        print(
+            f"{label:<58} {pm('acc2_has0'):>10} {pm('acc2_non0'):>10} {pm('f1_has0'):>8} {pm('f1_non0'):>8} {pm('acc7'):>6} {pm('mae', False):>6} {pm('corr', False):>6}"
+        )
     for name, acc, f1, mae, corr, note in PUBLISHED:
-        print(f"{name:<58} {acc if 'has0' in note else '':>10} {acc if 'non0' in note else '':>10} {f1 if 'has0' in note else '':>8} {f1 if 'non0' in note else '':>8} {'':>6} {mae:>6.3f} {corr:>6.3f}")
-    print(f"\ncompare ({len(compare['fusions'])} fusions): first run {first_s:.1f} s [{compare['first_encoding_line']}], "
-          f"second run {second_s:.1f} s [{compare['second_encoding_line']}]")
-    payload = {"protocol": __doc__, "results": results, "published": [dict(zip(("method", "acc2", "f1", "mae", "corr", "note"), p)) for p in PUBLISHED], "compare": compare}
+        print(
+            f"{name:<58} {acc if 'has0' in note else '':>10} {acc if 'non0' in note else '':>10} {f1 if 'has0' in note else '':>8} {f1 if 'non0' in note else '':>8} {'':>6} {mae:>6.3f} {corr:>6.3f}"
+        )
+    print(
+        f"\ncompare ({len(compare['fusions'])} fusions): first run {first_s:.1f} s [{compare['first_encoding_line']}], "
+        f"second run {second_s:.1f} s [{compare['second_encoding_line']}]"
+    )
+    payload = {
+        "protocol": __doc__,
+        "results": results,
+        "published": [dict(zip(("method", "acc2", "f1", "mae", "corr", "note"), p)) for p in PUBLISHED],
+        "compare": compare,
+    }
     tmp = out / ".results.json.tmp"
     tmp.write_text(json.dumps(payload, indent=2))
     os.replace(tmp, out / "results.json")

@@ -39,34 +39,63 @@ import pandas as pd
 
 from mmfuse.data.tables import digits_table
 
+
 def _png_claiming(width: int, height: int) -> bytes:
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
 
 
-def inject(df: pd.DataFrame, root: Path, rows: list[int], tag: str, outside: Path) -> dict[str, tuple[str, list[int], str]]:
+def inject(
+    df: pd.DataFrame, root: Path, rows: list[int], tag: str, outside: Path
+) -> dict[str, tuple[str, list[int], str]]:
     """Damage ``rows`` of ``df`` in place, ``len(rows) // CLASSES`` per class; returns ``{class: (column, rows, expected note)}``."""
     from PIL import Image
 
     bad = root / f"bad-{tag}"
     bad.mkdir(exist_ok=True)
     classes: dict[str, tuple[str, str, object]] = {
-        "missing image file": ("image", "file not found", lambda i: "img/none-%d.png" % i),
+        "missing image file": ("image", "file not found", lambda i: f"img/none-{i}.png"),
         "zero-length image": ("image", "not a readable image", lambda i: _write(bad / f"empty{i}.png", b"")),
-        "random bytes as PNG": ("image", "not a readable image", lambda i: _write(bad / f"rnd{i}.png", np.random.default_rng(i).bytes(700))),
-        "truncated PNG": ("image", "corrupt image", lambda i: _write(bad / f"trunc{i}.png", (root / "img" / f"{i}.png").read_bytes()[:120])),
-        "WAV in the image column": ("image", "not a readable image", lambda i: _write(bad / f"wav{i}.png", (root / df.loc[i, "audio"]).read_bytes())),
-        "bomb header (10^10 px)": ("image", "Mpixel limit", lambda i: _write(bad / f"bomb{i}.png", _png_claiming(100_000, 100_000))),
+        "random bytes as PNG": (
+            "image",
+            "not a readable image",
+            lambda i: _write(bad / f"rnd{i}.png", np.random.default_rng(i).bytes(700)),
+        ),
+        "truncated PNG": (
+            "image",
+            "corrupt image",
+            lambda i: _write(bad / f"trunc{i}.png", (root / "img" / f"{i}.png").read_bytes()[:120]),
+        ),
+        "WAV in the image column": (
+            "image",
+            "not a readable image",
+            lambda i: _write(bad / f"wav{i}.png", (root / df.loc[i, "audio"]).read_bytes()),
+        ),
+        "bomb header (10^10 px)": (
+            "image",
+            "Mpixel limit",
+            lambda i: _write(bad / f"bomb{i}.png", _png_claiming(100_000, 100_000)),
+        ),
         "/dev/zero (outside the folder)": ("image", "path leaves the folder", lambda i: "/dev/zero"),
         "named pipe": ("image", "named pipe", lambda i: _fifo(bad / f"pipe{i}.png")),
         "a directory": ("image", "directory", lambda i: _mkdir(bad / f"dir{i}.png")),
         "absolute path outside": ("image", "path leaves the folder", lambda i: str(outside)),
         "symlink to outside": ("image", "path leaves the folder", lambda i: _link(bad / f"link{i}.png", outside)),
-        "truncated WAV": ("audio", "truncated WAV", lambda i: _write(bad / f"t{i}.wav", (root / df.loc[i, "audio"]).read_bytes()[:2000])),
-        "corrupt WAV": ("audio", "corrupt or unsupported audio", lambda i: _write(bad / f"c{i}.wav", b"RIFF" + np.random.default_rng(i).bytes(300))),
+        "truncated WAV": (
+            "audio",
+            "truncated WAV",
+            lambda i: _write(bad / f"t{i}.wav", (root / df.loc[i, "audio"]).read_bytes()[:2000]),
+        ),
+        "corrupt WAV": (
+            "audio",
+            "corrupt or unsupported audio",
+            lambda i: _write(bad / f"c{i}.wav", b"RIFF" + np.random.default_rng(i).bytes(300)),
+        ),
         "empty text": ("text", "empty text", lambda i: "   "),
         "NaN number": ("noise", "no value set to the training mean", lambda i: np.nan),
         "inf number": ("noise", "infinite value", lambda i: "inf"),
@@ -85,7 +114,9 @@ def inject(df: pd.DataFrame, root: Path, rows: list[int], tag: str, outside: Pat
         k += per
         for i in picked:
             value = make(i)
-            df.loc[i, col] = str(Path(value).relative_to(root)) if isinstance(value, Path) and value.is_relative_to(root) else value
+            df.loc[i, col] = (
+                str(Path(value).relative_to(root)) if isinstance(value, Path) and value.is_relative_to(root) else value
+            )
         out[name] = (col, picked, note)
     for i in rows[k : k + per]:
         df.loc[i, "image"] = str(large.relative_to(root))
@@ -121,14 +152,26 @@ def run(*args: object) -> dict:
 
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as fo, tempfile.TemporaryFile("w+") as fe:
-        proc = subprocess.Popen([sys.executable, "-m", "mmfuse", *map(str, args)], stdout=fo, stderr=fe, text=True,
-                                env={**os.environ, "OMP_NUM_THREADS": "2"})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mmfuse", *map(str, args)],
+            stdout=fo,
+            stderr=fe,
+            text=True,
+            env={**os.environ, "OMP_NUM_THREADS": "2"},
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         fo.seek(0)
         fe.seek(0)
         out, err = fo.read(), fe.read()
-    return {"rc": proc.returncode, "out": out, "err": err, "s": time.perf_counter() - t0, "rss_mb": usage.ru_maxrss / 1024, "traceback": "Traceback" in err}
+    return {
+        "rc": proc.returncode,
+        "out": out,
+        "err": err,
+        "s": time.perf_counter() - t0,
+        "rss_mb": usage.ru_maxrss / 1024,
+        "traceback": "Traceback" in err,
+    }
 
 
 def loads(path: Path) -> bool:
@@ -172,11 +215,28 @@ def main() -> None:
     cache = work / "cache"
     report: dict = {"rows": args.rows, "per_class": args.per_class, "classes": {}, "faults": {}}
 
-    print(f"table: {len(df)} rows in {root} ({len(train_rows)} damaged training rows, {len(test_rows)} damaged test rows)", flush=True)
-    fit = run("fit", root / "train.csv", "--target", "digit", "-o", work / "model", "--cache-dir", cache, "--max-epochs", "6", "--no-progress")
+    print(
+        f"table: {len(df)} rows in {root} ({len(train_rows)} damaged training rows, {len(test_rows)} damaged test rows)",
+        flush=True,
+    )
+    fit = run(
+        "fit",
+        root / "train.csv",
+        "--target",
+        "digit",
+        "-o",
+        work / "model",
+        "--cache-dir",
+        cache,
+        "--max-epochs",
+        "6",
+        "--no-progress",
+    )
     pred = run("predict", work / "model", root / "test.csv", "-o", work / "pred.csv")
     ok_runs = fit["rc"] == 0 and pred["rc"] == 0 and not fit["traceback"] and not pred["traceback"]
-    print(f"fit: rc {fit['rc']}, {fit['s']:.0f} s, peak RSS {fit['rss_mb']:.0f} MB; predict: rc {pred['rc']}, {pred['s']:.0f} s, peak RSS {pred['rss_mb']:.0f} MB")
+    print(
+        f"fit: rc {fit['rc']}, {fit['s']:.0f} s, peak RSS {fit['rss_mb']:.0f} MB; predict: rc {pred['rc']}, {pred['s']:.0f} s, peak RSS {pred['rss_mb']:.0f} MB"
+    )
     if not ok_runs:
         print(fit["err"][-3000:], pred["err"][-3000:])
     report["fit"] = {k: fit[k] for k in ("rc", "s", "rss_mb", "traceback")}
@@ -190,10 +250,20 @@ def main() -> None:
     for name, (col, rows, note) in injected_test.items():
         local = [r - n_train for r in rows]
         flagged_expected |= set(local) if note else set()
-        hit = ok_runs and all(f"{col}: " in notes[r] and note in notes[r] for r in local) if note else ok_runs and all(notes[r] == "" for r in local)
+        hit = (
+            ok_runs and all(f"{col}: " in notes[r] and note in notes[r] for r in local)
+            if note
+            else ok_runs and all(notes[r] == "" for r in local)
+        )
         train_col = injected_train.get(name, (col, [], note))
-        report["classes"][name] = {"column": col, "train_rows": len(train_col[1]), "test_rows": len(local), "expected_note": note, "ok": bool(hit),
-                                   "example": notes[local[0]] if ok_runs and local else ""}
+        report["classes"][name] = {
+            "column": col,
+            "train_rows": len(train_col[1]),
+            "test_rows": len(local),
+            "expected_note": note,
+            "ok": bool(hit),
+            "example": notes[local[0]] if ok_runs and local else "",
+        }
     stray = [r for r in range(len(notes)) if notes[r] and r not in flagged_expected]
     report["rows_lost"] = len(test) - len(out)
     report["order_kept"] = bool(order_ok)
@@ -208,8 +278,12 @@ def main() -> None:
     loadable, half, killed = 0, 0, 0
     for k in range(args.kills):
         target = work / "k" if k % 2 == 0 else work / f"fresh{k}"
-        proc = subprocess.Popen([sys.executable, "-m", "mmfuse", *map(str, base), "-o", str(target), "--overwrite", "--seed", str(k)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mmfuse", *map(str, base), "-o", str(target), "--overwrite", "--seed", str(k)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
         time.sleep(float(rng.uniform(1.0, 12.0)))
         proc.send_signal(signal.SIGKILL)
         killed += proc.wait() == -signal.SIGKILL
@@ -220,15 +294,41 @@ def main() -> None:
         half += sum(1 for p in work.iterdir() if p.name.startswith(".") and (p / "mmfuse.json").exists() and loads(p))
     after = run(*base, "-o", work / "k", "--overwrite")
     leftovers = [p.name for p in work.iterdir() if p.name.startswith(".k.")]
-    report["faults"]["kill -9 during fit"] = {"kills": args.kills, "killed_mid_run": killed, "replaced_model_loadable": f"{loadable}/{(args.kills + 1) // 2}",
-                                              "half_written_loadable": half, "next_run_rc": after["rc"], "leftovers_after_next_run": len(leftovers)}
+    report["faults"]["kill -9 during fit"] = {
+        "kills": args.kills,
+        "killed_mid_run": killed,
+        "replaced_model_loadable": f"{loadable}/{(args.kills + 1) // 2}",
+        "half_written_loadable": half,
+        "next_run_rc": after["rc"],
+        "leftovers_after_next_run": len(leftovers),
+    }
     print("kill -9:", report["faults"]["kill -9 during fit"], flush=True)
 
     # ---------------------------------------------------------------- two compares, one new cache
     shared = work / "shared-cache"
-    cmd = ["compare", root / "train.csv", "--target", "digit", "--fusions", "concat,late_mean", "--cache-dir", shared, "--max-epochs", "2", "--no-progress"]
-    procs = [subprocess.Popen([sys.executable, "-m", "mmfuse", *map(str, cmd), "-o", str(work / f"cmp{i}")], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}) for i in range(2)]
+    cmd = [
+        "compare",
+        root / "train.csv",
+        "--target",
+        "digit",
+        "--fusions",
+        "concat,late_mean",
+        "--cache-dir",
+        shared,
+        "--max-epochs",
+        "2",
+        "--no-progress",
+    ]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "mmfuse", *map(str, cmd), "-o", str(work / f"cmp{i}")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
+        for i in range(2)
+    ]
     rcs = [p.wait() for p in procs]
     errs = [p.stderr.read() for p in procs]
     entries = list(shared.rglob("*.npy"))
@@ -242,16 +342,24 @@ def main() -> None:
 
     third = MultimodalPredictor(target="digit", cache_dir=shared, progress=False)
     third.prepare(root / "train.csv")
-    report["faults"]["two concurrent compares, one cache"] = {"exit_codes": rcs, "tracebacks": sum("Traceback" in e for e in errs), "entries": len(entries),
-                                                             "unreadable_entries": bad_entries, "third_run_hits": third.cache.hits,
-                                                             "third_run_misses": third.cache.misses, "third_run_repaired": third.cache.repaired}
+    report["faults"]["two concurrent compares, one cache"] = {
+        "exit_codes": rcs,
+        "tracebacks": sum("Traceback" in e for e in errs),
+        "entries": len(entries),
+        "unreadable_entries": bad_entries,
+        "third_run_hits": third.cache.hits,
+        "third_run_misses": third.cache.misses,
+        "third_run_repaired": third.cache.repaired,
+    }
     print("concurrent:", report["faults"]["two concurrent compares, one cache"], flush=True)
 
     # ---------------------------------------------------------------- output policy
     before = sorted(p.name for p in root.iterdir())
     probes = {
         "fit -o <the data folder>": run("fit", root / "train.csv", "--target", "digit", "-o", root, "--overwrite"),
-        "predict -o <the input table>": run("predict", work / "model", root / "test.csv", "-o", root / "test.csv", "--overwrite"),
+        "predict -o <the input table>": run(
+            "predict", work / "model", root / "test.csv", "-o", root / "test.csv", "--overwrite"
+        ),
         "fit -o <an earlier model>": run("fit", numeric, "--target", "digit", "-o", work / "k"),
     }
     victim = work / "victim.txt"
@@ -259,38 +367,57 @@ def main() -> None:
     for name in (".p.csv.tmp", f".p.csv.mmfuse-{os.getpid()}-x.tmp"):
         (work / name).symlink_to(victim)
     planted = run("predict", work / "model", root / "test.csv", "-o", work / "p.csv")
-    report["faults"]["output policy"] = {name: {"rc": r["rc"], "one_line": len(r["err"].strip().splitlines()) == 1, "message": r["err"].strip()[:160]}
-                                         for name, r in probes.items()}
+    report["faults"]["output policy"] = {
+        name: {"rc": r["rc"], "one_line": len(r["err"].strip().splitlines()) == 1, "message": r["err"].strip()[:160]}
+        for name, r in probes.items()
+    }
     report["faults"]["output policy"]["data folder unchanged"] = sorted(p.name for p in root.iterdir()) == before
-    report["faults"]["output policy"]["planted symlinks followed"] = victim.read_text() != "precious" or planted["rc"] != 0
+    report["faults"]["output policy"]["planted symlinks followed"] = (
+        victim.read_text() != "precious" or planted["rc"] != 0
+    )
 
     # ---------------------------------------------------------------- damaged model folders
     damaged = {}
     for name, change in {
         "manifest removed": lambda d: (d / "mmfuse.json").unlink(),
-        "weights truncated": lambda d: (d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes()[:1000]),
+        "weights truncated": lambda d: (d / "model.safetensors").write_bytes(
+            (d / "model.safetensors").read_bytes()[:1000]
+        ),
         "labels.json malformed": lambda d: (d / "labels.json").write_text("[1, 2"),
         "config.json {}": lambda d: (d / "config.json").write_text("{}"),
-        "newer folder format": lambda d: (d / "mmfuse.json").write_text(json.dumps({**json.loads((d / "mmfuse.json").read_text()), "format_version": 99})),
+        "newer folder format": lambda d: (d / "mmfuse.json").write_text(
+            json.dumps({**json.loads((d / "mmfuse.json").read_text()), "format_version": 99})
+        ),
         "not a folder": lambda d: (shutil.rmtree(d), d.write_text("x")),
     }.items():
         d = work / f"damaged-{len(damaged)}"
         shutil.copytree(work / "model", d)
         change(d)
         r = run("predict", d, root / "test.csv", "-o", work / f"dp{len(damaged)}.csv")
-        damaged[name] = {"rc": r["rc"], "one_line": len(r["err"].strip().splitlines()) == 1, "traceback": r["traceback"], "message": r["err"].strip()[:200]}
+        damaged[name] = {
+            "rc": r["rc"],
+            "one_line": len(r["err"].strip().splitlines()) == 1,
+            "traceback": r["traceback"],
+            "message": r["err"].strip()[:200],
+        }
     report["faults"]["damaged model folders"] = damaged
     report["total_s"] = time.perf_counter() - t_all
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(report, indent=2, default=str))
-    print(f"\n| bad input ({args.per_class} train + {args.per_class} test rows each) | column | outcome | example note |")
+    print(
+        f"\n| bad input ({args.per_class} train + {args.per_class} test rows each) | column | outcome | example note |"
+    )
     print("|---|---|---|---|")
     for name, c in report["classes"].items():
-        print(f"| {name} | {c['column']} | {'row issue, kept' if c['expected_note'] else 'read, no issue'} {'✔' if c['ok'] else '✘'} | {c['example'][:70]} |")
-    print(f"\nrows lost: {report['rows_lost']}; order kept: {report['order_kept']}; unexpected notes: {report['unexpected_notes']}; "
-          f"tracebacks: {int(fit['traceback']) + int(pred['traceback'])}; fit issues: {report['fit_issue_counts']}")
+        print(
+            f"| {name} | {c['column']} | {'row issue, kept' if c['expected_note'] else 'read, no issue'} {'✔' if c['ok'] else '✘'} | {c['example'][:70]} |"
+        )
+    print(
+        f"\nrows lost: {report['rows_lost']}; order kept: {report['order_kept']}; unexpected notes: {report['unexpected_notes']}; "
+        f"tracebacks: {int(fit['traceback']) + int(pred['traceback'])}; fit issues: {report['fit_issue_counts']}"
+    )
     print(json.dumps(report["faults"], indent=1, default=str))
     print(f"total {report['total_s']:.0f} s; work folder {work}")
 

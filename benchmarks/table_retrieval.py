@@ -46,13 +46,20 @@ def write_tables(root: Path, data_dir: Path, seed: int) -> dict[str, tuple[np.nd
         ds = getattr(splits, name)
         image, audio = raw_views(ds)
         y = dataset_labels(ds)
-        pd.DataFrame({"image": list(image.astype(np.float32)), "audio": list(audio.astype(np.float32)), "digit": y}).to_parquet(root / f"{name}.parquet")
+        pd.DataFrame(
+            {"image": list(image.astype(np.float32)), "audio": list(audio.astype(np.float32)), "digit": y}
+        ).to_parquet(root / f"{name}.parquet")
         views[name] = (image, audio, y)
     return views
 
 
 def mmfuse(*args: object) -> str:
-    proc = subprocess.run([sys.executable, "-m", "mmfuse", *map(str, args)], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "2"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "mmfuse", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "2"},
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"mmfuse {args[0]} failed: {proc.stderr.strip()[-500:]}")
     return proc.stdout
@@ -77,23 +84,62 @@ def main() -> None:
             (ia, aa, _), (it, at, yt) = views["train"], views["test"]
             cca = CCA(n_components=9, reg=1e-3).fit(ia, aa)
             zi, za = cca.transform(it, at)
-            runs.append({"seed": seed, "method": "linear CCA (raw views)", "audio->image": retrieval_metrics(za, zi, yt, yt),
-                         "image->audio": retrieval_metrics(zi, za, yt, yt)})
+            runs.append(
+                {
+                    "seed": seed,
+                    "method": "linear CCA (raw views)",
+                    "audio->image": retrieval_metrics(za, zi, yt, yt),
+                    "image->audio": retrieval_metrics(zi, za, yt, yt),
+                }
+            )
             rnd = random_ranking_metrics(yt, yt)
             runs.append({"seed": seed, "method": "random", "audio->image": rnd, "image->audio": rnd})
-            for method, extra in (("fit (task loss only)", []), ("fit --objective infonce", ["--objective", "infonce=1"])):
+            for method, extra in (
+                ("fit (task loss only)", []),
+                ("fit --objective infonce", ["--objective", "infonce=1"]),
+            ):
                 model = root / f"m-{len(runs)}"
                 t = time.perf_counter()
-                mmfuse("fit", root / "train.parquet", "--val-table", root / "val.parquet", "--target", "digit", "-o", model, "--seed", seed,
-                       "--no-progress", "--no-cache", *extra)
+                mmfuse(
+                    "fit",
+                    root / "train.parquet",
+                    "--val-table",
+                    root / "val.parquet",
+                    "--target",
+                    "digit",
+                    "-o",
+                    model,
+                    "--seed",
+                    seed,
+                    "--no-progress",
+                    "--no-cache",
+                    *extra,
+                )
                 row = {"seed": seed, "method": method, "fit_s": time.perf_counter() - t}
                 for q, g in (("audio", "image"), ("image", "audio")):
                     out = root / f"r-{q}.json"
-                    mmfuse("retrieve", model, "--table", root / "test.parquet", "--query", q, "--gallery", g, "--max-queries", "2000", "-o", out, "--overwrite")
+                    mmfuse(
+                        "retrieve",
+                        model,
+                        "--table",
+                        root / "test.parquet",
+                        "--query",
+                        q,
+                        "--gallery",
+                        g,
+                        "--max-queries",
+                        "2000",
+                        "-o",
+                        out,
+                        "--overwrite",
+                    )
                     row[f"{q}->{g}"] = json.loads(out.read_text())["model"]
                 runs.append(row)
             for r in runs[-4:]:
-                print(f"seed {seed} {r['method']:<26} mAP audio->image {r['audio->image']['mAP']:.4f}  image->audio {r['image->audio']['mAP']:.4f}", flush=True)
+                print(
+                    f"seed {seed} {r['method']:<26} mAP audio->image {r['audio->image']['mAP']:.4f}  image->audio {r['image->audio']['mAP']:.4f}",
+                    flush=True,
+                )
     summary = []
     for method in dict.fromkeys(r["method"] for r in runs):
         rs = [r for r in runs if r["method"] == method]
@@ -103,13 +149,32 @@ def main() -> None:
                 v = np.array([r[d][k] for r in rs])
                 row[f"{d} {k}"] = (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0)
         summary.append(row)
-    print(f"\n{'method':<28}" + "".join(f"{c:>24}" for c in ("audio->image mAP", "image->audio mAP", "audio->image R@1", "image->audio R@1")))
+    print(
+        f"\n{'method':<28}"
+        + "".join(f"{c:>24}" for c in ("audio->image mAP", "image->audio mAP", "audio->image R@1", "image->audio R@1"))
+    )
     for row in summary:
-        print(f"{row['method']:<28}" + "".join(f"{row[c][0]:>15.4f} ± {row[c][1]:.4f}" for c in ("audio->image mAP", "image->audio mAP", "audio->image R@1", "image->audio R@1")))
+        print(
+            f"{row['method']:<28}"
+            + "".join(
+                f"{row[c][0]:>15.4f} ± {row[c][1]:.4f}"
+                for c in ("audio->image mAP", "image->audio mAP", "audio->image R@1", "image->audio R@1")
+            )
+        )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps({"protocol": __doc__, "seeds": args.seeds, "runs": runs, "summary": summary,
-                                                  "total_time_s": time.perf_counter() - t0}, indent=2))
+    (out / "results.json").write_text(
+        json.dumps(
+            {
+                "protocol": __doc__,
+                "seeds": args.seeds,
+                "runs": runs,
+                "summary": summary,
+                "total_time_s": time.perf_counter() - t0,
+            },
+            indent=2,
+        )
+    )
     print(f"total {time.perf_counter() - t0:.0f} s")
 
 

@@ -28,7 +28,10 @@ from mmfuse.registry import ENCODERS
 
 def build(modalities: list[str]) -> nn.ModuleDict:
     """Encoders for ``modalities`` plus a Linear head on their concatenated embeddings."""
-    enc = {"image": lambda: ENCODERS.build("cnn", in_channels=1), "audio": lambda: ENCODERS.build("logmel_cnn", sample_rate=8000)}
+    enc = {
+        "image": lambda: ENCODERS.build("cnn", in_channels=1),
+        "audio": lambda: ENCODERS.build("logmel_cnn", sample_rate=8000),
+    }
     encoders = nn.ModuleDict({m: enc[m]() for m in modalities})
     return nn.ModuleDict({"encoders": encoders, "head": nn.Linear(sum(e.out_dim for e in encoders.values()), 10)})
 
@@ -70,30 +73,61 @@ def main() -> None:
     p.add_argument("--n-train", type=int, default=15000)
     p.add_argument("--n-test", type=int, default=None, help="test subsample (default: all 10,000)")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--seeds", default="0", help="comma-separated seeds (data and training); the table reports each run and the mean")
+    p.add_argument(
+        "--seeds",
+        default="0",
+        help="comma-separated seeds (data and training); the table reports each run and the mean",
+    )
     p.add_argument("--out", default="avmnist_calibration.json")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     runs = [("image", float(e), None) for e in args.energies.split(",") if e]
     runs += [("audio", None, float(s)) for s in args.snrs.split(",") if s]
-    runs += [("image+audio", float(e), float(s)) for e, s in (pair.split(":") for pair in args.pairs.split(",") if pair)]
+    runs += [
+        ("image+audio", float(e), float(s)) for e, s in (pair.split(":") for pair in args.pairs.split(",") if pair)
+    ]
     seeds = [int(x) for x in args.seeds.split(",")]
     rows = []
-    print(f"{'modalities':<12} {'image_energy':>12} {'snr_db':>7} {'k':>3} {'seed':>4} {'test_acc':>8} {'seconds':>8}", flush=True)
+    print(
+        f"{'modalities':<12} {'image_energy':>12} {'snr_db':>7} {'k':>3} {'seed':>4} {'test_acc':>8} {'seconds':>8}",
+        flush=True,
+    )
     for mods, energy, snr in runs:
         for seed in seeds:
             splits = load_avmnist(
-                args.data_dir, seed=seed, image_energy=energy if energy is not None else 0.25, snr_db=snr,
-                n_train=args.n_train, n_val=100, n_test=args.n_test,
+                args.data_dir,
+                seed=seed,
+                image_energy=energy if energy is not None else 0.25,
+                snr_db=snr,
+                n_train=args.n_train,
+                n_val=100,
+                n_test=args.n_test,
             )
             acc, secs = train_eval(splits, mods.split("+"), args.epochs, seed)
             k = splits.train.components if energy is not None else None
-            rows.append({"modalities": mods, "image_energy": energy, "snr_db": snr, "components": k, "seed": seed, "test_accuracy": acc, "seconds": secs})
-            print(f"{mods:<12} {_fmt(energy):>12} {_fmt(snr):>7} {_fmt(k):>3} {seed:>4} {acc:>8.4f} {secs:>8.1f}", flush=True)
+            rows.append(
+                {
+                    "modalities": mods,
+                    "image_energy": energy,
+                    "snr_db": snr,
+                    "components": k,
+                    "seed": seed,
+                    "test_accuracy": acc,
+                    "seconds": secs,
+                }
+            )
+            print(
+                f"{mods:<12} {_fmt(energy):>12} {_fmt(snr):>7} {_fmt(k):>3} {seed:>4} {acc:>8.4f} {secs:>8.1f}",
+                flush=True,
+            )
     print("\nmean over seeds")
     for mods, energy, snr in runs:
-        accs = [r["test_accuracy"] for r in rows if (r["modalities"], r["image_energy"], r["snr_db"]) == (mods, energy, snr)]
-        print(f"{mods:<12} {_fmt(energy):>12} {_fmt(snr):>7} {sum(accs) / len(accs):>8.4f} (min {min(accs):.4f}, max {max(accs):.4f}, n={len(accs)})")
+        accs = [
+            r["test_accuracy"] for r in rows if (r["modalities"], r["image_energy"], r["snr_db"]) == (mods, energy, snr)
+        ]
+        print(
+            f"{mods:<12} {_fmt(energy):>12} {_fmt(snr):>7} {sum(accs) / len(accs):>8.4f} (min {min(accs):.4f}, max {max(accs):.4f}, n={len(accs)})"
+        )
     with open(args.out, "w") as f:
         json.dump({"epochs": args.epochs, "n_train": args.n_train, "n_test": args.n_test, "rows": rows}, f, indent=1)
 

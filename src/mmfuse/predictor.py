@@ -41,7 +41,11 @@ def _table(table: Any) -> tuple[Any, Path | None]:
     if isinstance(table, pd.DataFrame):
         df, folder, name = table.reset_index(drop=True), None, "The DataFrame"
     else:
-        df, folder, name = read_table(table).reset_index(drop=True), Path(table).resolve().parent, f"Table {str(table)!r}"
+        df, folder, name = (
+            read_table(table).reset_index(drop=True),
+            Path(table).resolve().parent,
+            f"Table {str(table)!r}",
+        )
     if len(df) == 0:
         raise DataError(f"{name} has no data rows (only a header); give a table with at least one row.")
     return df, folder
@@ -108,12 +112,21 @@ class MultimodalPredictor:
         limits: Limits | dict[str, Any] | None = None,
     ) -> None:
         self.target, self.fusion, self.schema_override = target, fusion, schema
-        self.base_dir, self.allow_outside, self.time_limit, self.val_fraction = base_dir, allow_outside, time_limit, val_fraction
+        self.base_dir, self.allow_outside, self.time_limit, self.val_fraction = (
+            base_dir,
+            allow_outside,
+            time_limit,
+            val_fraction,
+        )
         self.drop_missing_target, self.progress, self.seed = drop_missing_target, progress, seed
         self.cache = EmbeddingCache(cache_dir, enabled=use_cache)
         self.train_options = train.to_dict() if isinstance(train, TrainConfig) else dict(train or {})
         self.model_options = dict(model or {})
-        self.limits = limits if isinstance(limits, Limits) else Limits(**{k: v for k, v in dict(limits or {}).items() if v is not None})
+        self.limits = (
+            limits
+            if isinstance(limits, Limits)
+            else Limits(**{k: v for k, v in dict(limits or {}).items() if v is not None})
+        )
         self.pipeline: TablePipeline | None = None
         self.model = None
         self.meta: dict[str, Any] = {}
@@ -135,7 +148,9 @@ class MultimodalPredictor:
         df, folder = _table(table)
         return self._pipeline_for(df, folder).schema
 
-    def prepare(self, table: Any, val_table: Any = None, test_table: Any = None, test_fraction: float = 0.0) -> tuple[Splits, dict[str, TableData]]:
+    def prepare(
+        self, table: Any, val_table: Any = None, test_table: Any = None, test_fraction: float = 0.0
+    ) -> tuple[Splits, dict[str, TableData]]:
         """Resolve the schema, split, fit the preprocessing on training rows and encode every part.
 
         Returns:
@@ -178,14 +193,25 @@ class MultimodalPredictor:
         task = pipe.schema.task
         classes = pipe.target_state.get("classes", [])
         spec = DatasetSpec(
-            name=pipe.schema.target, task=task, num_outputs=len(classes) if classes else 1, encoders=pipe.encoders_config(),
-            class_names=list(classes), metric=pipe.kind.main_metric,
+            name=pipe.schema.target,
+            task=task,
+            num_outputs=len(classes) if classes else 1,
+            encoders=pipe.encoders_config(),
+            class_names=list(classes),
+            metric=pipe.kind.main_metric,
         )
         empty = data.get("test", data["val"]).dataset
-        return Splits(data["train"].dataset, data["val"].dataset, data["test"].dataset if "test" in data else empty, spec), data
+        return Splits(
+            data["train"].dataset, data["val"].dataset, data["test"].dataset if "test" in data else empty, spec
+        ), data
 
     def model_config(self, spec: DatasetSpec, fusion: str | None = None) -> ModelConfig:
-        base = {"encoders": spec.encoders, "num_outputs": spec.num_outputs, "task": spec.task, "fusion": fusion or self.fusion}
+        base = {
+            "encoders": spec.encoders,
+            "num_outputs": spec.num_outputs,
+            "task": spec.task,
+            "fusion": fusion or self.fusion,
+        }
         return from_dict(ModelConfig, {**base, **self.model_options})
 
     def train_config(self) -> TrainConfig:
@@ -193,7 +219,7 @@ class MultimodalPredictor:
         return from_dict(TrainConfig, {**base, **{k: v for k, v in self.train_options.items() if v is not None}})
 
     # ------------------------------------------------------------------ fit / predict
-    def fit(self, table: Any, val_table: Any = None, checkpoint_dir: str | Path | None = None) -> "MultimodalPredictor":
+    def fit(self, table: Any, val_table: Any = None, checkpoint_dir: str | Path | None = None) -> MultimodalPredictor:
         """Train on ``table`` (a DataFrame or a CSV/Parquet path); validation on ``val_table`` or a carved part.
 
         Training on several processes (``train={"devices": 2, "strategy": "ddp"}``) needs ``checkpoint_dir``, a
@@ -209,16 +235,36 @@ class MultimodalPredictor:
         result = fit(model_cfg, train_cfg, splits.train, splits.val, checkpoint_dir=checkpoint_dir)
         self.model = result.model
         self.meta = {
-            "model": result.model_cfg.to_dict(), "train": train_cfg.to_dict(), "history": result.history,
-            "train_time_s": result.train_time_s, "encode_time_s": encode_s, "best_val": result.best_score, "epochs": result.epochs_run,
-            "rows": {k: int(len(v.rows)) for k, v in data.items()}, "kind": "mmfuse-table-predictor", "global_rank": result.global_rank,
+            "model": result.model_cfg.to_dict(),
+            "train": train_cfg.to_dict(),
+            "history": result.history,
+            "train_time_s": result.train_time_s,
+            "encode_time_s": encode_s,
+            "best_val": result.best_score,
+            "epochs": result.epochs_run,
+            "rows": {k: int(len(v.rows)) for k, v in data.items()},
+            "kind": "mmfuse-table-predictor",
+            "global_rank": result.global_rank,
         }
         if task_kind(splits.spec.task).single_label:  # temperature scaling on the validation rows (Guo et al. 2017)
             self.meta["calibration"] = validation_temperature(self.model, data["val"].dataset)
         val = self._report(data["val"], contributions=False)
-        self.metrics = {"validation": val["metrics"], "rows": self.meta["rows"], "cache": {"hits": self.cache.hits, "misses": self.cache.misses, "repaired": self.cache.repaired},
-                        "issues": {"train": data["train"].issue_counts(), "val": data["val"].issue_counts(), "target": len(self.fit_issues)},
-                        "issue_log": [it.to_dict() for it in sorted(self.fit_issues + data["train"].issues + data["val"].issues, key=lambda it: (it.row, it.column))[:200]]}
+        self.metrics = {
+            "validation": val["metrics"],
+            "rows": self.meta["rows"],
+            "cache": {"hits": self.cache.hits, "misses": self.cache.misses, "repaired": self.cache.repaired},
+            "issues": {
+                "train": data["train"].issue_counts(),
+                "val": data["val"].issue_counts(),
+                "target": len(self.fit_issues),
+            },
+            "issue_log": [
+                it.to_dict()
+                for it in sorted(
+                    self.fit_issues + data["train"].issues + data["val"].issues, key=lambda it: (it.row, it.column)
+                )[:200]
+            ],
+        }
         return self
 
     def _set_base(self, folder: Path | None, pipe: TablePipeline | None = None) -> None:
@@ -232,7 +278,9 @@ class MultimodalPredictor:
 
     def _require(self) -> TablePipeline:
         if self.model is None or self.pipeline is None:
-            raise ConfigError("This predictor is not trained; call fit(...) or MultimodalPredictor.load(model_dir) first.")
+            raise ConfigError(
+                "This predictor is not trained; call fit(...) or MultimodalPredictor.load(model_dir) first."
+            )
         return self.pipeline
 
     @property
@@ -290,7 +338,9 @@ class MultimodalPredictor:
         if kind.single_label:
             from mmfuse.training.calibration import normalised_entropy
 
-            frame["uncertainty"] = pred.evidential_uncertainty if pred.evidential_uncertainty is not None else normalised_entropy(out)
+            frame["uncertainty"] = (
+                pred.evidential_uncertainty if pred.evidential_uncertainty is not None else normalised_entropy(out)
+            )
         if explain:
             from mmfuse.evaluation.attribution import modality_shapley
 
@@ -302,7 +352,9 @@ class MultimodalPredictor:
         if with_ids:
             ids = [c for c, k in pipe.schema.columns.items() if k == "id" and c in df.columns]
             front = df[ids].copy() if ids else pd.DataFrame({"row": np.arange(len(df))})
-            frame = pd.concat([front.reset_index(drop=True), frame.drop(columns=[c for c in ids if c in frame.columns])], axis=1)
+            frame = pd.concat(
+                [front.reset_index(drop=True), frame.drop(columns=[c for c in ids if c in frame.columns])], axis=1
+            )
         if index is not None:
             frame.index = index
         return frame
@@ -348,13 +400,19 @@ class MultimodalPredictor:
             from mmfuse.training.calibration import normalised_entropy, trust_report
 
             unc = pred.evidential_uncertainty if pred.evidential_uncertainty is not None else normalised_entropy(out)
-            report["calibration"] = {"uncertainty": "evidential" if pred.evidential_uncertainty is not None else "entropy",
-                                     "temperature": self.temperature, "raw": trust_report(out, y, unc),
-                                     "calibrated": trust_report(self._outputs(data, True, pred), y, unc)}
+            report["calibration"] = {
+                "uncertainty": "evidential" if pred.evidential_uncertainty is not None else "entropy",
+                "temperature": self.temperature,
+                "raw": trust_report(out, y, unc),
+                "calibrated": trust_report(self._outputs(data, True, pred), y, unc),
+            }
         if kind.single_label:
             from sklearn.metrics import confusion_matrix
 
-            report["confusion_matrix"] = {"labels": classes, "matrix": confusion_matrix(y, out.argmax(1), labels=list(range(len(classes)))).tolist()}
+            report["confusion_matrix"] = {
+                "labels": classes,
+                "matrix": confusion_matrix(y, out.argmax(1), labels=list(range(len(classes)))).tolist(),
+            }
         if contributions and len(y):
             main = kind.main_metric
             weights = mean_modality_weights(self.model, data.dataset) or {}
@@ -362,9 +420,18 @@ class MultimodalPredictor:
             for m in self.model.modalities:
                 pred = predict(self.model, data.dataset, 256, transform=masks_transform({m: True})).prediction
                 alt = _metrics(_to_outputs(pred, task, pipe), y, task, pipe)[main]
-                contrib[m] = {f"{main}_without": alt, "drop": kind.improvement(metrics[main], alt), "fusion_weight": weights.get(m)}
+                contrib[m] = {
+                    f"{main}_without": alt,
+                    "drop": kind.improvement(metrics[main], alt),
+                    "fusion_weight": weights.get(m),
+                }
             report["contribution"] = contrib
-        report["issues"] = {"total": len(data.issues), "rows_affected": len({it.row for it in data.issues}), "by_column": data.issue_counts(), "log": [it.to_dict() for it in data.issues[:200]]}
+        report["issues"] = {
+            "total": len(data.issues),
+            "rows_affected": len({it.row for it in data.issues}),
+            "by_column": data.issue_counts(),
+            "log": [it.to_dict() for it in data.issues[:200]],
+        }
         return report
 
     # ------------------------------------------------------------------ save / load
@@ -379,7 +446,9 @@ class MultimodalPredictor:
         state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         files = {
             "model.safetensors": save(state),
-            "config.json": _dumps({**self.meta, "predictor": {"target": pipe.schema.target, "fusion": self.meta["model"]["fusion"]}}),
+            "config.json": _dumps(
+                {**self.meta, "predictor": {"target": pipe.schema.target, "fusion": self.meta["model"]["fusion"]}}
+            ),
             "schema.json": _dumps(pipe.schema.to_dict()),
             "labels.json": _dumps(pipe.to_dict()),
             "metrics.json": _dumps(self.metrics),
@@ -407,7 +476,7 @@ class MultimodalPredictor:
         progress: bool = False,
         limits: Limits | dict[str, Any] | None = None,
         allow_outside: bool = False,
-    ) -> "MultimodalPredictor":
+    ) -> MultimodalPredictor:
         """Rebuild a saved predictor (JSON + safetensors only; nothing is unpickled)."""
         from mmfuse.training.serialization import build_saved_model, load_state, read_config
 
@@ -415,19 +484,34 @@ class MultimodalPredictor:
         meta = read_config(path)  # the manifest's check of every file first
         missing = [f for f in FILES if not (path / f).is_file()]
         if missing:
-            raise DataError(f"{str(path)!r} is not a table model directory (missing {', '.join(missing)}); pass the folder written by 'mmfuse fit'.")
+            raise DataError(
+                f"{str(path)!r} is not a table model directory (missing {', '.join(missing)}); pass the folder written by 'mmfuse fit'."
+            )
         try:
             schema = Schema.from_dict(json.loads((path / "schema.json").read_text()))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise DataError(f"{str(path / 'schema.json')!r} is malformed ({type(exc).__name__}: {str(exc)[:80]}); write the model again with 'mmfuse fit'.") from None
+            raise DataError(
+                f"{str(path / 'schema.json')!r} is malformed ({type(exc).__name__}: {str(exc)[:80]}); write the model again with 'mmfuse fit'."
+            ) from None
         try:
             state = json.loads((path / "labels.json").read_text())
             metrics = json.loads((path / "metrics.json").read_text())
-            self = cls(target=schema.target, fusion=meta["model"]["fusion"], base_dir=base_dir, allow_outside=allow_outside, cache_dir=cache_dir,
-                       progress=progress, limits=limits)
-            self.pipeline = TablePipeline(schema, cache=self.cache, progress=progress, limits=self.limits).load_state(state)
+            self = cls(
+                target=schema.target,
+                fusion=meta["model"]["fusion"],
+                base_dir=base_dir,
+                allow_outside=allow_outside,
+                cache_dir=cache_dir,
+                progress=progress,
+                limits=limits,
+            )
+            self.pipeline = TablePipeline(schema, cache=self.cache, progress=progress, limits=self.limits).load_state(
+                state
+            )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise DataError(f"{str(path / 'labels.json')!r} is malformed ({type(exc).__name__}: {str(exc)[:80]}); write the model again with 'mmfuse fit'.") from None
+            raise DataError(
+                f"{str(path / 'labels.json')!r} is malformed ({type(exc).__name__}: {str(exc)[:80]}); write the model again with 'mmfuse fit'."
+            ) from None
         self.model = build_saved_model(path, meta)
         load_state(self.model, path / "model.safetensors")
         self.model.eval()

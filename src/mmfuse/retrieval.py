@@ -12,7 +12,8 @@ retrieval", 2016). Scores are cosine similarities.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,13 +28,17 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def rank(query: np.ndarray, gallery: np.ndarray, top: int | None = None, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+def rank(
+    query: np.ndarray, gallery: np.ndarray, top: int | None = None, chunk: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
     """Gallery indices sorted by decreasing cosine similarity for every query, and those similarities.
 
     Inputs: query ``(Q, D)``, gallery ``(G, D)``. Returns: ``(Q, top or G)`` indices and scores.
     """
     if query.shape[1] != gallery.shape[1]:
-        raise ConfigError(f"Query embeddings have {query.shape[1]} dims but gallery embeddings {gallery.shape[1]}; embed both into the same space.")
+        raise ConfigError(
+            f"Query embeddings have {query.shape[1]} dims but gallery embeddings {gallery.shape[1]}; embed both into the same space."
+        )
     q, g = _normalise(query), _normalise(gallery)
     top = g.shape[0] if top is None else min(top, g.shape[0])
     idx, val = [], []
@@ -52,7 +57,9 @@ def ranking_metrics(relevant_sorted: np.ndarray, ks: tuple[int, ...] = (1, 5, 10
     counts as a miss in R@K and P@K. Every K must lie in ``1..G`` (a clear error otherwise).
     """
     if any(not 1 <= k <= relevant_sorted.shape[1] for k in ks):
-        raise ConfigError(f"Retrieval cut-offs K={list(ks)} must lie in 1..{relevant_sorted.shape[1]} (the gallery size); lower K or enlarge the gallery.")
+        raise ConfigError(
+            f"Retrieval cut-offs K={list(ks)} must lie in 1..{relevant_sorted.shape[1]} (the gallery size); lower K or enlarge the gallery."
+        )
     rel = relevant_sorted.astype(np.float64)
     n_rel = rel.sum(1)
     precision_at = np.cumsum(rel, 1) / np.arange(1, rel.shape[1] + 1)
@@ -64,14 +71,22 @@ def ranking_metrics(relevant_sorted: np.ndarray, ks: tuple[int, ...] = (1, 5, 10
     return out
 
 
-def retrieval_metrics(query: np.ndarray, gallery: np.ndarray, query_labels: np.ndarray, gallery_labels: np.ndarray, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
+def retrieval_metrics(
+    query: np.ndarray,
+    gallery: np.ndarray,
+    query_labels: np.ndarray,
+    gallery_labels: np.ndarray,
+    ks: tuple[int, ...] = (1, 5, 10),
+) -> dict[str, float]:
     """Label-based mAP / R@K / P@K of ranking ``gallery`` for each ``query`` by cosine similarity."""
     order, _ = rank(query, gallery)
     rel = np.asarray(query_labels)[:, None] == np.asarray(gallery_labels)[order]
     return ranking_metrics(rel, ks)
 
 
-def random_ranking_metrics(query_labels: np.ndarray, gallery_labels: np.ndarray, ks: tuple[int, ...] = (1, 5, 10), seed: int = 0) -> dict[str, float]:
+def random_ranking_metrics(
+    query_labels: np.ndarray, gallery_labels: np.ndarray, ks: tuple[int, ...] = (1, 5, 10), seed: int = 0
+) -> dict[str, float]:
     """The same metrics for a uniformly random ranking (the chance baseline)."""
     rng = np.random.default_rng(seed)
     g = np.asarray(gallery_labels)
@@ -80,7 +95,13 @@ def random_ranking_metrics(query_labels: np.ndarray, gallery_labels: np.ndarray,
 
 
 @torch.no_grad()
-def embed(model: torch.nn.Module, dataset: Dataset, modality: str, objectives: Mapping[str, Any] | None = None, batch_size: int = 256) -> np.ndarray:
+def embed(
+    model: torch.nn.Module,
+    dataset: Dataset,
+    modality: str,
+    objectives: Mapping[str, Any] | None = None,
+    batch_size: int = 256,
+) -> np.ndarray:
     """Embeddings ``(N, D)`` of one modality of ``dataset`` in the model's shared space.
 
     The encoder's output is used, passed through the ``project`` method of the first objective
@@ -140,5 +161,7 @@ def post_hoc_cca(
     part = torch.utils.data.Subset(train, range(min(len(train), max_fit)))
     zq, zg = embed(model, part, query, objectives), embed(model, part, gallery, objectives)
     if n_components > min(zq.shape[1], zg.shape[1]):
-        raise ConfigError(f"--post-cca {n_components} exceeds the embedding size ({zq.shape[1]} and {zg.shape[1]}); choose at most {min(zq.shape[1], zg.shape[1])}.")
+        raise ConfigError(
+            f"--post-cca {n_components} exceeds the embedding size ({zq.shape[1]} and {zg.shape[1]}); choose at most {min(zq.shape[1], zg.shape[1])}."
+        )
     return CCA(n_components=n_components, reg=reg).fit(zq, zg)

@@ -69,7 +69,9 @@ class TaskKind:
         return (new - old) if self.higher_is_better else (old - new)
 
 
-CLASSIFICATION = TaskKind("classification", "cross_entropy", ("accuracy", "macro_f1"), True, "softmax", "class_index", single_label=True)
+CLASSIFICATION = TaskKind(
+    "classification", "cross_entropy", ("accuracy", "macro_f1"), True, "softmax", "class_index", single_label=True
+)
 REGRESSION = TaskKind("regression", "mse", ("mae", "mse", "pearson"), False, "identity", "values")
 MULTILABEL = TaskKind("multilabel", "bce", ("macro_f1", "subset_accuracy"), True, "sigmoid", "multi_hot")
 TASK_KINDS: dict[str, TaskKind] = {k.name: k for k in (CLASSIFICATION, REGRESSION, MULTILABEL)}

@@ -25,9 +25,23 @@ def retrieval_run(data_dir, tmp_path_factory):
 
 def test_every_method_is_scored_both_ways(retrieval_run):
     _, rows = retrieval_run
-    assert [(r["method"], r["direction"]) for r in rows] == [(m, d) for m in METHODS for d in ("audio->image", "image->audio")]
+    assert [(r["method"], r["direction"]) for r in rows] == [
+        (m, d) for m in METHODS for d in ("audio->image", "image->audio")
+    ]
     for r in rows:
-        assert set(r) == {"method", "direction", "mAP", "R@1", "P@1", "R@5", "P@5", "R@10", "P@10", "train_time_s", "zero_rows"}
+        assert set(r) == {
+            "method",
+            "direction",
+            "mAP",
+            "R@1",
+            "P@1",
+            "R@5",
+            "P@5",
+            "R@10",
+            "P@10",
+            "train_time_s",
+            "zero_rows",
+        }
         assert all(0.0 <= r[k] <= 1.0 for k in ("mAP", "R@1", "R@5", "R@10", "P@1", "P@5", "P@10", "zero_rows")), r
         assert r["R@1"] <= r["R@5"] <= r["R@10"]
 
@@ -60,7 +74,25 @@ def test_retrieve_command_reproduces_the_benchmark_row(retrieval_run, data_dir, 
     from mmfuse.cli import main
 
     out, rows = retrieval_run
-    assert main(["retrieve", str(out / "models" / "infonce"), "--query", "audio", "--gallery", "image", "--max-queries", "200", "--data-dir", str(data_dir), "-o", str(out.parent / "m.json")]) == 0
+    assert (
+        main(
+            [
+                "retrieve",
+                str(out / "models" / "infonce"),
+                "--query",
+                "audio",
+                "--gallery",
+                "image",
+                "--max-queries",
+                "200",
+                "--data-dir",
+                str(data_dir),
+                "-o",
+                str(out.parent / "m.json"),
+            ]
+        )
+        == 0
+    )
     got = json.loads((out.parent / "m.json").read_text())["model"]
     row = next(r for r in rows if r["method"] == "infonce" and r["direction"] == "audio->image")
     assert got == {k: row[k] for k in got}
@@ -71,7 +103,25 @@ def test_retrieve_command_applies_the_post_hoc_cca_of_a_deep_cca_model(retrieval
     from mmfuse.cli import main
 
     out, rows = retrieval_run
-    assert main(["retrieve", str(out / "models" / "deep_cca"), "--query", "image", "--gallery", "audio", "--max-queries", "200", "--data-dir", str(data_dir), "-o", str(out.parent / "d.json")]) == 0
+    assert (
+        main(
+            [
+                "retrieve",
+                str(out / "models" / "deep_cca"),
+                "--query",
+                "image",
+                "--gallery",
+                "audio",
+                "--max-queries",
+                "200",
+                "--data-dir",
+                str(data_dir),
+                "-o",
+                str(out.parent / "d.json"),
+            ]
+        )
+        == 0
+    )
     got = json.loads((out.parent / "d.json").read_text())
     row = next(r for r in rows if r["method"] == "deep_cca" and r["direction"] == "image->audio")
     assert got["post_cca_components"] == 9  # ten digits - 1, the benchmark's choice

@@ -25,7 +25,9 @@ def test_rows_are_the_four_image_sources(vae_run):
     _, rows = vae_run
     assert [r["images"] for r in rows] == ROWS
     assert all(0.0 <= r["classifier_accuracy"] <= 1.0 for r in rows)
-    assert all(r["classifier_accuracy"] * 200 == round(r["classifier_accuracy"] * 200) for r in rows)  # a share of 200 test digits
+    assert all(
+        r["classifier_accuracy"] * 200 == round(r["classifier_accuracy"] * 200) for r in rows
+    )  # a share of 200 test digits
 
 
 def test_results_and_grid_are_written(vae_run):

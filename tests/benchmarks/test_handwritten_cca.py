@@ -22,7 +22,9 @@ def test_gcca_embedding_is_linearly_separable_far_above_chance(cca_run):
         assert rows[f"gcca{k}"]["dims"] == k and rows[f"gcca{k}_concat"]["dims"] == 6 * k
         assert rows[f"gcca{k}"]["test_accuracy"] > 0.85  # chance is 0.1
     assert rows["gcca32"]["test_accuracy"] > 0.97
-    assert rows["gcca9"]["test_accuracy"] < rows["gcca16"]["test_accuracy"] <= rows["gcca32"]["test_accuracy"]  # 0.900 < 0.965 < 0.985 at seed 0
+    assert (
+        rows["gcca9"]["test_accuracy"] < rows["gcca16"]["test_accuracy"] <= rows["gcca32"]["test_accuracy"]
+    )  # 0.900 < 0.965 < 0.985 at seed 0
     assert rows["gcca32"]["test_accuracy"] == pytest.approx(0.985, abs=0.0051)  # golden: +-2 of the 400 test digits
     assert rows["concat_all"]["test_accuracy"] == pytest.approx(0.9925, abs=0.0051)
 
@@ -44,7 +46,12 @@ def test_baselines_and_pairwise_cca_use_the_best_training_views(cca_run):
 
 def test_results_files_are_written_and_agree(cca_run):
     out, rows = cca_run
-    assert sorted(p.name for p in out.iterdir()) == ["leaderboard.png", "mmfuse.json", "results.csv", "results.json"]  # no temporary files
+    assert sorted(p.name for p in out.iterdir()) == [
+        "leaderboard.png",
+        "mmfuse.json",
+        "results.csv",
+        "results.json",
+    ]  # no temporary files
     meta = json.loads((out / "results.json").read_text())
     assert meta["dataset"] == "handwritten" and [r["method"] for r in meta["rows"]] == list(rows)
     with open(out / "results.csv") as fh:

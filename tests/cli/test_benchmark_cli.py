@@ -11,19 +11,39 @@ from mmfuse.cli import main
 def test_modality_dropout_reaches_the_robustness_benchmark(monkeypatch, tmp_path):
     seen = {}
 
-    def fake_benchmark(out_dir=None, data_dir=None, quick=False, fusions=None, train_cfg=None, seed=0, data_options=None, dropout=0.3):
+    def fake_benchmark(
+        out_dir=None, data_dir=None, quick=False, fusions=None, train_cfg=None, seed=0, data_options=None, dropout=0.3
+    ):
         seen.update(out_dir=out_dir, fusions=fusions, dropout=dropout, quick=quick)
         return []
 
     monkeypatch.setattr(robustness_bench, "benchmark", fake_benchmark)
-    assert main(["benchmark", "avmnist_robustness", "--quick", "--fusions", "concat", "--modality-dropout", "0.5", "-o", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "benchmark",
+                "avmnist_robustness",
+                "--quick",
+                "--fusions",
+                "concat",
+                "--modality-dropout",
+                "0.5",
+                "-o",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     assert seen == {"out_dir": str(tmp_path), "fusions": ["concat"], "dropout": 0.5, "quick": True}
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["benchmark", "avmnist", "--modality-dropout", "0.5"], ["does not apply", "'avmnist'", "avmnist_robustness"]),
-    (["benchmark", "avmnist_robustness", "--modality-dropout", "1.0"], ["[0, 1)", "1.0"]),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["benchmark", "avmnist", "--modality-dropout", "0.5"], ["does not apply", "'avmnist'", "avmnist_robustness"]),
+        (["benchmark", "avmnist_robustness", "--modality-dropout", "1.0"], ["[0, 1)", "1.0"]),
+    ],
+)
 def test_modality_dropout_misuse_is_refused_in_one_line(argv, words, capsys):
     assert main(argv) != 0
     err = capsys.readouterr().err.strip()
@@ -37,7 +57,20 @@ def test_retrieval_methods_are_selected_by_their_own_names(monkeypatch, tmp_path
 
     seen = {}
     monkeypatch.setattr(retrieval_bench, "benchmark", lambda **kw: seen.update(fusions=kw["fusions"]) or [])
-    assert main(["benchmark", "avmnist_retrieval", "--quick", "--fusions", "contrastive_margin,subspace", "-o", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "benchmark",
+                "avmnist_retrieval",
+                "--quick",
+                "--fusions",
+                "contrastive_margin,subspace",
+                "-o",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     assert seen == {"fusions": ["contrastive_margin", "subspace"]}
 
 

@@ -31,7 +31,14 @@ def data(tmp_path_factory):
         y = i % 2
         img = (rng.random((8, 8)) * 80 + 150 * y).astype(np.uint8)
         Image.fromarray(img).save(root / "images" / f"{i}.png")
-        rows.append({"sample": f"s{i:04d}", "photo": f"images/{i}.png", "brightness": float(y + rng.normal(scale=0.3)), "label": f"c{y}"})
+        rows.append(
+            {
+                "sample": f"s{i:04d}",
+                "photo": f"images/{i}.png",
+                "brightness": float(y + rng.normal(scale=0.3)),
+                "label": f"c{y}",
+            }
+        )
     pd.DataFrame(rows).to_csv(root / "train.csv", index=False)
     (root / "notes.txt").write_text("my notes")
     return root
@@ -48,8 +55,21 @@ def run(capsys, *argv):
 
 
 def fit(capsys, data, out, *extra):
-    return run(capsys, "fit", data / "train.csv", "--target", "label", "-o", out, *FAST, "--cache-dir", data.parent / "cache",
-               "--schema", data.parent / "schema.json", *extra)
+    return run(
+        capsys,
+        "fit",
+        data / "train.csv",
+        "--target",
+        "label",
+        "-o",
+        out,
+        *FAST,
+        "--cache-dir",
+        data.parent / "cache",
+        "--schema",
+        data.parent / "schema.json",
+        *extra,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +81,24 @@ def schema(data):
 @pytest.fixture(scope="module")
 def model(data, schema, tmp_path_factory):
     out = tmp_path_factory.mktemp("models") / "m"
-    assert main(["fit", str(data / "train.csv"), "--target", "label", "-o", str(out), *FAST, "--cache-dir", str(data.parent / "cache"),
-                 "--schema", str(data.parent / "schema.json")]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                str(data / "train.csv"),
+                "--target",
+                "label",
+                "-o",
+                str(out),
+                *FAST,
+                "--cache-dir",
+                str(data.parent / "cache"),
+                "--schema",
+                str(data.parent / "schema.json"),
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -150,15 +186,31 @@ def test_one_bad_cell_keeps_a_numeric_column_in_the_model(data, schema, tmp_path
     df.loc[7, "brightness"] = "abc"
     df.loc[9, "brightness"] = "inf"
     df.to_csv(tmp_path / "t.csv", index=False)
-    rc, out, err = run(capsys, "fit", tmp_path / "t.csv", "--target", "label", "-o", tmp_path / "m", *FAST, "--allow-outside",
-                       "--cache-dir", data.parent / "cache", "--schema", data.parent / "schema.json")
+    rc, out, err = run(
+        capsys,
+        "fit",
+        tmp_path / "t.csv",
+        "--target",
+        "label",
+        "-o",
+        tmp_path / "m",
+        *FAST,
+        "--allow-outside",
+        "--cache-dir",
+        data.parent / "cache",
+        "--schema",
+        data.parent / "schema.json",
+    )
     assert rc == 0, err
     assert "brightness" in out.split("schema:")[1].split("\n  dropped")[0]  # a modality input, not dropped
     assert "dropped: 'sample' (a different short value in almost every row" in out  # the drop is listed with its reason
     assert "row 7, brightness: non-numeric value 'abc' set to the training mean -> imputed" in out
     assert "row 9, brightness: infinite value 'inf' set to the training mean -> imputed" in out
     issues = json.loads((tmp_path / "m" / "metrics.json").read_text())["issue_log"]
-    assert {(it["row"], it["action"]) for it in issues if it["column"] == "brightness"} == {(7, "imputed"), (9, "imputed")}
+    assert {(it["row"], it["action"]) for it in issues if it["column"] == "brightness"} == {
+        (7, "imputed"),
+        (9, "imputed"),
+    }
     schema = json.loads((tmp_path / "m" / "schema.json").read_text())
     assert schema["columns"]["brightness"] == "numeric" and schema["reasons"] == {"sample": schema["reasons"]["sample"]}
 
@@ -209,8 +261,20 @@ def test_compare_exit_status_tells_the_truth(data, schema, tmp_path, capsys, mon
         raise RuntimeError("no memory left for this method")
 
     monkeypatch.setattr(lb, "run_method", broken)
-    rc, out, err = run(capsys, "compare", data / "train.csv", "--target", "label", "--fusions", "concat,late_mean", *FAST,
-                       "--cache-dir", data.parent / "cache", "--schema", data.parent / "schema.json")
+    rc, out, err = run(
+        capsys,
+        "compare",
+        data / "train.csv",
+        "--target",
+        "label",
+        "--fusions",
+        "concat,late_mean",
+        *FAST,
+        "--cache-dir",
+        data.parent / "cache",
+        "--schema",
+        data.parent / "schema.json",
+    )
     assert rc == 2 and "every method failed (2 of 2)" in err and "failed: concat: RuntimeError" in out
     rc, _, err = run(capsys, "compare", data / "train.csv", "--target", "label", "--devices", "2", "--strategy", "ddp")
     assert rc == 2 and "single process" in err and len(err.strip().splitlines()) == 1
@@ -220,14 +284,30 @@ def test_compare_exit_status_tells_the_truth(data, schema, tmp_path, capsys, mon
     "make, message",
     [
         (lambda d, t: (t / "h.csv").write_text("photo,brightness,label\n"), "has no data rows"),
-        (lambda d, t: (t / "schema.json").write_text('{"modalities": {"photo": {"encoder": "cnn", "size": -5}}}'), "positive whole number"),
+        (
+            lambda d, t: (t / "schema.json").write_text('{"modalities": {"photo": {"encoder": "cnn", "size": -5}}}'),
+            "positive whole number",
+        ),
     ],
 )
 def test_degenerate_inputs_are_one_sentence(data, tmp_path, capsys, make, message):
     make(data, tmp_path)
     table = tmp_path / "h.csv" if (tmp_path / "h.csv").exists() else data / "train.csv"
     schema = tmp_path / "schema.json" if (tmp_path / "schema.json").exists() else data.parent / "schema.json"
-    rc, _, err = run(capsys, "fit", table, "--target", "label", "-o", tmp_path / "m", *FAST, "--schema", schema, "--cache-dir", tmp_path / "c")
+    rc, _, err = run(
+        capsys,
+        "fit",
+        table,
+        "--target",
+        "label",
+        "-o",
+        tmp_path / "m",
+        *FAST,
+        "--schema",
+        schema,
+        "--cache-dir",
+        tmp_path / "c",
+    )
     assert rc == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
@@ -271,9 +351,28 @@ def test_a_model_whose_files_and_manifest_agree_but_do_not_fit_is_one_sentence(m
 
 def test_distributed_fit_accepts_the_same_output_as_one_process(data, schema, tmp_path):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "mmfuse", "fit", str(data / "train.csv"), "--target", "label", "-o", str(out), *FAST,
-           "--cache-dir", str(data.parent / "cache"), "--schema", str(data.parent / "schema.json"),
-           "--devices", "2", "--strategy", "ddp", "--accelerator", "cpu"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mmfuse",
+        "fit",
+        str(data / "train.csv"),
+        "--target",
+        "label",
+        "-o",
+        str(out),
+        *FAST,
+        "--cache-dir",
+        str(data.parent / "cache"),
+        "--schema",
+        str(data.parent / "schema.json"),
+        "--devices",
+        "2",
+        "--strategy",
+        "ddp",
+        "--accelerator",
+        "cpu",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert proc.stdout.count("model saved to") == 1  # one process saves

@@ -22,7 +22,13 @@ def table(tmp_path_factory):
     root = tmp_path_factory.mktemp("flags")
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 90)
-    df = pd.DataFrame({**{f"f_{j}": rng.normal(size=90) + (2.0 * y if j == 0 else 0.0) for j in range(4)}, "size": rng.normal(size=90), "label": [f"c{v}" for v in y]})
+    df = pd.DataFrame(
+        {
+            **{f"f_{j}": rng.normal(size=90) + (2.0 * y if j == 0 else 0.0) for j in range(4)},
+            "size": rng.normal(size=90),
+            "label": [f"c{v}" for v in y],
+        }
+    )
     df.to_csv(root / "t.csv", index=False)
     return root / "t.csv"
 
@@ -32,9 +38,28 @@ def saved_model_options(path) -> dict:
     return {k: model[k] for k in ("modality_dropout", "missing_token")}
 
 
-@pytest.mark.parametrize("flags, expected", [(FLAGS, {"modality_dropout": 0.25, "missing_token": True}), ((), {"modality_dropout": 0.0, "missing_token": False})])
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (FLAGS, {"modality_dropout": 0.25, "missing_token": True}),
+        ((), {"modality_dropout": 0.0, "missing_token": False}),
+    ],
+)
 def test_fit_records_the_flags(table, tmp_path, capsys, flags, expected):
-    rc = main(["fit", str(table), "--target", "label", "-o", str(tmp_path / "m"), *flags, *FAST, "--cache-dir", str(tmp_path / "c")])
+    rc = main(
+        [
+            "fit",
+            str(table),
+            "--target",
+            "label",
+            "-o",
+            str(tmp_path / "m"),
+            *flags,
+            *FAST,
+            "--cache-dir",
+            str(tmp_path / "c"),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     assert saved_model_options(tmp_path / "m") == expected
     from safetensors.torch import load_file
@@ -44,10 +69,28 @@ def test_fit_records_the_flags(table, tmp_path, capsys, flags, expected):
 
 
 def test_compare_records_the_flags(table, tmp_path, capsys):
-    rc = main(["compare", str(table), "--target", "label", "--fusions", "concat", "-o", str(tmp_path / "cmp"), *FLAGS, *FAST, "--cache-dir", str(tmp_path / "c")])
+    rc = main(
+        [
+            "compare",
+            str(table),
+            "--target",
+            "label",
+            "--fusions",
+            "concat",
+            "-o",
+            str(tmp_path / "cmp"),
+            *FLAGS,
+            *FAST,
+            "--cache-dir",
+            str(tmp_path / "c"),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     results = json.loads((tmp_path / "cmp" / "results.json").read_text())
-    assert results["model_options"] == {"modality_dropout": 0.25, "missing_token": True} and "error" not in results["rows"][0]
+    assert (
+        results["model_options"] == {"modality_dropout": 0.25, "missing_token": True}
+        and "error" not in results["rows"][0]
+    )
 
 
 def test_train_records_the_flags(tmp_path, monkeypatch, capsys):

@@ -13,7 +13,9 @@ def saved(tmp_path_factory):
     from conftest import fit_synthetic_model_dir
 
     cfg = TrainConfig(max_epochs=1, batch_size=64, progress_bar=False)
-    return fit_synthetic_model_dir(tmp_path_factory.mktemp("cli") / "model", n=300, n_train=200, n_val=50, seed=2, train_cfg=cfg)
+    return fit_synthetic_model_dir(
+        tmp_path_factory.mktemp("cli") / "model", n=300, n_train=200, n_val=50, seed=2, train_cfg=cfg
+    )
 
 
 @pytest.fixture
@@ -41,7 +43,9 @@ def test_robustness_cli_prints_tables_and_adds_its_json_to_the_model_dir(saved, 
     data = json.loads((saved[0] / "robustness.json").read_text())
     assert data["missing_rate"]["levels"] == [0.0, 0.5, 1.0] and set(data["noise"]) == {"a", "b"}
     assert sorted(p.name for p in saved[0].iterdir()) == sorted({*before, "robustness.json"})
-    assert main(["report", str(saved[0]), "-o", str(saved[0].parent / "x.html")]) == 0  # the report picks the saved sweep up
+    assert (
+        main(["report", str(saved[0]), "-o", str(saved[0].parent / "x.html")]) == 0
+    )  # the report picks the saved sweep up
 
 
 def test_report_cli_wrong_path_is_one_line_and_exit_2(tmp_path, capsys):

@@ -24,8 +24,15 @@ def table(tmp_path_factory):
         seq = rng.normal(size=(4 + i % 3, 2)).astype(np.float32)
         seq[:, 0] += y[i]
         np.save(root / "seq" / f"{i}.npy", seq)
-        rows.append({"track": f"seq/{i}.npy", "size": rng.normal(), "kind": str(rng.choice(["a", "b"])), "label": f"class{y[i]}",
-                     **{f"f_{j}": rng.normal() + (1.5 * y[i] if j == 0 else 0.0) for j in range(6)}})
+        rows.append(
+            {
+                "track": f"seq/{i}.npy",
+                "size": rng.normal(),
+                "kind": str(rng.choice(["a", "b"])),
+                "label": f"class{y[i]}",
+                **{f"f_{j}": rng.normal() + (1.5 * y[i] if j == 0 else 0.0) for j in range(6)},
+            }
+        )
     df = pd.DataFrame(rows)
     df.iloc[:90].to_csv(root / "train.csv", index=False)
     df.iloc[90:].to_csv(root / "test.csv", index=False)
@@ -47,9 +54,13 @@ FAST = ("--max-epochs", "3", "--no-progress", "--cache-dir")
 
 
 def test_fit_evaluate_predict(table, tmp_path, capsys):
-    rc, out, err = run(capsys, "fit", table / "train.csv", "--target", "label", "-o", tmp_path / "m", *FAST, tmp_path / "c")
+    rc, out, err = run(
+        capsys, "fit", table / "train.csv", "--target", "label", "-o", tmp_path / "m", *FAST, tmp_path / "c"
+    )
     assert rc == 0 and "model saved to" in out
-    assert "f                    vector      <- f_0, f_1" in out and not err  # the prefix group is printed in the schema
+    assert (
+        "f                    vector      <- f_0, f_1" in out and not err
+    )  # the prefix group is printed in the schema
     assert summary(out)["rows"] == {"train": 76, "val": 14}
     rc, out, _ = run(capsys, "evaluate", tmp_path / "m", table / "test.csv", "-o", tmp_path / "report.json")
     assert rc == 0 and "confusion matrix" in out and "per-modality contribution" in out and "issues: 0" in out
@@ -60,10 +71,20 @@ def test_fit_evaluate_predict(table, tmp_path, capsys):
     rc, out, _ = run(capsys, "predict", tmp_path / "m", table / "test.csv", "-o", tmp_path / "pred.parquet")
     pred = pd.read_parquet(tmp_path / "pred.parquet")
     assert rc == 0 and len(pred) == 30 and set(pred["prediction"]) <= {"class0", "class1", "class2"}
-    assert list(pred.columns) == ["row", "prediction", "prob_class0", "prob_class1", "prob_class2", "uncertainty", "notes"]
+    assert list(pred.columns) == [
+        "row",
+        "prediction",
+        "prob_class0",
+        "prob_class1",
+        "prob_class2",
+        "uncertainty",
+        "notes",
+    ]
     assert pred["row"].tolist() == list(range(30))  # the table's order, and which row each prediction is for
     assert pred["uncertainty"].between(0, 1).all()
-    rc, out, _ = run(capsys, "predict", tmp_path / "m", table / "test.csv", "-o", tmp_path / "cal.csv", "--calibrate", "--explain")
+    rc, out, _ = run(
+        capsys, "predict", tmp_path / "m", table / "test.csv", "-o", tmp_path / "cal.csv", "--calibrate", "--explain"
+    )
     cal = pd.read_csv(tmp_path / "cal.csv")
     assert rc == 0 and (cal["prediction"] == pred["prediction"]).all()  # temperature scaling never changes the class
     assert [c for c in cal.columns if c.startswith("shapley_")] == ["shapley_f", "shapley_tabular", "shapley_track"]
@@ -73,7 +94,19 @@ def test_fit_evaluate_predict(table, tmp_path, capsys):
 
 
 def test_compare_prints_a_leaderboard(table, tmp_path, capsys):
-    rc, out, _ = run(capsys, "compare", table / "train.csv", "--target", "label", "--fusions", "concat,late_mean", "-o", tmp_path / "cmp", *FAST, tmp_path / "c")
+    rc, out, _ = run(
+        capsys,
+        "compare",
+        table / "train.csv",
+        "--target",
+        "label",
+        "--fusions",
+        "concat,late_mean",
+        "-o",
+        tmp_path / "cmp",
+        *FAST,
+        tmp_path / "c",
+    )
     assert rc == 0 and "test_accuracy" in out and "late_mean" in out and "concat" in out
     rows = json.loads((tmp_path / "cmp" / "results.json").read_text())["rows"]
     assert [r["method"] for r in rows] == ["concat", "late_mean"] and all("error" not in r for r in rows)
@@ -89,10 +122,22 @@ def write(tmp_path, df, name="t.csv"):
     [
         (lambda d: d, ["--target", "nope"], "Target column 'nope' is not in the table"),
         (lambda d: d.assign(label="same"), [], "single class"),
-        (lambda d: d.assign(label=[None, None] + d["label"].tolist()[2:]), [], r"empty \(or infinite\) in 2 row\(s\) \(0, 1\)"),
+        (
+            lambda d: d.assign(label=[None, None] + d["label"].tolist()[2:]),
+            [],
+            r"empty \(or infinite\) in 2 row\(s\) \(0, 1\)",
+        ),
         (lambda d: d, ["--fusion", "concatt"], "Unknown fusion 'concatt'"),
-        (lambda d: d.assign(track=["../outside.npy"] * len(d)), ["--base-dir", "BASE"], "No readable .npy file in sequence column 'track'"),
-        (lambda d: d, ["--schema", "SCHEMA"], "Column 'kind' is declared numeric in the schema but only 0% of its cells are numbers"),
+        (
+            lambda d: d.assign(track=["../outside.npy"] * len(d)),
+            ["--base-dir", "BASE"],
+            "No readable .npy file in sequence column 'track'",
+        ),
+        (
+            lambda d: d,
+            ["--schema", "SCHEMA"],
+            "Column 'kind' is declared numeric in the schema but only 0% of its cells are numbers",
+        ),
     ],
 )
 def test_refusals_are_one_line(table, tmp_path, capsys, change, extra, message):
@@ -111,7 +156,9 @@ def test_drop_missing_target_records_the_rows(table, tmp_path, capsys):
     df = pd.read_csv(table / "train.csv")
     df.loc[[3, 8], "label"] = None
     src = write(table, df, "missing-target.csv")  # beside seq/, which its paths point into
-    rc, out, _ = run(capsys, "fit", src, "--target", "label", "--drop-missing-target", "-o", tmp_path / "m", *FAST, tmp_path / "c")
+    rc, out, _ = run(
+        capsys, "fit", src, "--target", "label", "--drop-missing-target", "-o", tmp_path / "m", *FAST, tmp_path / "c"
+    )
     assert rc == 0 and summary(out)["issues"]["target"] == 2
     rc, out, _ = run(capsys, "evaluate", tmp_path / "m", src, "--drop-missing-target")
     assert rc == 0 and "2 without target, left out" in out
@@ -120,25 +167,65 @@ def test_drop_missing_target_records_the_rows(table, tmp_path, capsys):
 
 
 def test_robustness_and_report_accept_a_model_from_fit(table, tmp_path, capsys):
-    assert run(capsys, "fit", table / "train.csv", "--target", "label", "-o", tmp_path / "m", *FAST, tmp_path / "c")[0] == 0
+    assert (
+        run(capsys, "fit", table / "train.csv", "--target", "label", "-o", tmp_path / "m", *FAST, tmp_path / "c")[0]
+        == 0
+    )
     rc, _, err = run(capsys, "robustness", tmp_path / "m")
     assert rc == 2 and "pass --table TABLE" in err
-    rc, out, _ = run(capsys, "robustness", tmp_path / "m", "--table", table / "test.csv", "--noise-levels", "0,1", "--missing-rates", "0,0.5,1")
+    rc, out, _ = run(
+        capsys,
+        "robustness",
+        tmp_path / "m",
+        "--table",
+        table / "test.csv",
+        "--noise-levels",
+        "0,1",
+        "--missing-rates",
+        "0,0.5,1",
+    )
     assert rc == 0 and "missing-rate sweep" in out and (tmp_path / "m" / "robustness.json").is_file()
     rc, out, _ = run(capsys, "report", tmp_path / "m", "--table", table / "test.csv")
     page = (tmp_path / "m" / "report.html").read_text()
-    assert rc == 0 and "Calibration and uncertainty" in page and "Robustness" in page and "Per-modality Shapley values" in page
+    assert (
+        rc == 0
+        and "Calibration and uncertainty" in page
+        and "Robustness" in page
+        and "Per-modality Shapley values" in page
+    )
     from mmfuse.predictor import MultimodalPredictor
 
     MultimodalPredictor.load(tmp_path / "m")  # the extras added to the folder keep it loadable
 
 
 def test_embed_and_retrieve_accept_a_model_from_fit(table, tmp_path, capsys):
-    assert run(capsys, "fit", table / "train.csv", "--target", "label", "-o", tmp_path / "m", *FAST, tmp_path / "c")[0] == 0
-    rc, out, _ = run(capsys, "embed", tmp_path / "m", "--table", table / "test.csv", "--modality", "f", "-o", tmp_path / "z.npy")
+    assert (
+        run(capsys, "fit", table / "train.csv", "--target", "label", "-o", tmp_path / "m", *FAST, tmp_path / "c")[0]
+        == 0
+    )
+    rc, out, _ = run(
+        capsys, "embed", tmp_path / "m", "--table", table / "test.csv", "--modality", "f", "-o", tmp_path / "z.npy"
+    )
     assert rc == 0 and np.load(tmp_path / "z.npy").shape == (30, 64)
-    rc, out, _ = run(capsys, "retrieve", tmp_path / "m", "--table", table / "test.csv", "--query", "f", "--gallery", "track", "-o", tmp_path / "r.json")
+    rc, out, _ = run(
+        capsys,
+        "retrieve",
+        tmp_path / "m",
+        "--table",
+        table / "test.csv",
+        "--query",
+        "f",
+        "--gallery",
+        "track",
+        "-o",
+        tmp_path / "r.json",
+    )
     metrics = json.loads((tmp_path / "r.json").read_text())
-    assert rc == 0 and "f -> track" in out and set(metrics) >= {"model", "random"} and 0.0 <= metrics["model"]["mAP"] <= 1.0
+    assert (
+        rc == 0
+        and "f -> track" in out
+        and set(metrics) >= {"model", "random"}
+        and 0.0 <= metrics["model"]["mAP"] <= 1.0
+    )
     rc, _, err = run(capsys, "retrieve", tmp_path / "m", "--query", "f", "--gallery", "track")
     assert rc == 2 and "pass --table TABLE" in err

@@ -29,7 +29,10 @@ def test_split_sizes_labels_and_spec(full):
         assert sorted(np.unique(ds.labels)) == list(range(10))
     spec = full.spec
     assert spec.task == "classification" and spec.num_outputs == 10 and spec.metric == "accuracy"
-    assert spec.encoders == {"image": {"name": "cnn", "in_channels": 1}, "audio": {"name": "logmel_cnn", "sample_rate": 8000}}
+    assert spec.encoders == {
+        "image": {"name": "cnn", "in_channels": 1},
+        "audio": {"name": "logmel_cnn", "sample_rate": 8000},
+    }
     assert spec.class_names == [str(d) for d in range(10)]
 
 
@@ -43,7 +46,9 @@ def test_item_contract(full):
     assert batch["inputs"]["audio"].shape == (4, 8000) and batch["masks"]["image"].shape == (4,)
     images = full.test.images()
     np.testing.assert_allclose(images[123], item["inputs"]["image"][0].numpy(), atol=1e-5)
-    assert -0.75 < images.min() and images.max() < 1.75 and np.mean((images > -0.25) & (images < 1.25)) > 0.995  # about [0, 1]
+    assert (
+        -0.75 < images.min() and images.max() < 1.75 and np.mean((images > -0.25) & (images < 1.25)) > 0.995
+    )  # about [0, 1]
 
 
 def test_pairing_same_digit_split_takes_and_balanced_use(full):
@@ -112,7 +117,9 @@ def test_subsample_holds_the_full_split_items(full, small):
     full_pos = {int(m): j for j, m in enumerate(full.train.mnist_index)}
     for i in (0, 137, 299):
         a, b = small.train[i], full.train[full_pos[int(small.train.mnist_index[i])]]
-        assert torch.equal(a["inputs"]["audio"], b["inputs"]["audio"]) and torch.equal(a["inputs"]["image"], b["inputs"]["image"])
+        assert torch.equal(a["inputs"]["audio"], b["inputs"]["audio"]) and torch.equal(
+            a["inputs"]["image"], b["inputs"]["image"]
+        )
         assert torch.equal(small.train[i]["inputs"]["audio"], a["inputs"]["audio"])  # same noise every epoch
 
 
@@ -121,7 +128,9 @@ def test_seed_changes_carve_pairing_and_noise(full, small, other_seed_clean):
     assert not np.array_equal(other.train.mnist_index, small.train.mnist_index)
     test_pos = other.test.mnist_index  # the test split is MNIST test in order, so positions are indices
     assert not np.array_equal(other.test.audio_ref, full.test.audio_ref[test_pos])
-    assert torch.equal(other.test[0]["inputs"]["audio"], torch.from_numpy(other.test.clean_audio(0)))  # snr_db=None: clean
+    assert torch.equal(
+        other.test[0]["inputs"]["audio"], torch.from_numpy(other.test.clean_audio(0))
+    )  # snr_db=None: clean
     noisy_seed0 = full.test[int(test_pos[0])]["inputs"]["audio"].numpy() - full.test.clean_audio(int(test_pos[0]))
     other.test.snr_db = full.test.snr_db
     noisy_seed1 = other.test[0]["inputs"]["audio"].numpy() - other.test.clean_audio(0)
@@ -149,7 +158,6 @@ def test_bad_options_raise_config_errors(data_dir):
         load_avmnist(data_dir, image_energy=1.5)
     with pytest.raises(ConfigError, match="n_val"):
         load_avmnist(data_dir, n_val=6000)
-
 
 
 def test_logmel_items_equal_what_the_waveform_encoder_front_end_computes(data_dir, small):

@@ -30,7 +30,9 @@ def test_standard_protocol_sizes_targets_and_texts(standard):
     assert (len(standard.train), len(standard.val), len(standard.test)) == (1284, 229, 686)
     spec = standard.spec
     assert (spec.task, spec.num_outputs, spec.metric) == ("regression", 1, "mae")
-    assert spec.encoders == {"audio": {"name": "mlp", "in_dim": 73, "input_norm": False}}  # no leaky text/video by default
+    assert spec.encoders == {
+        "audio": {"name": "mlp", "in_dim": 73, "input_norm": False}
+    }  # no leaky text/video by default
     for ds in (standard.train, standard.val, standard.test):
         assert ds.target.dtype == torch.float32 and -3 <= float(ds.target.min()) and float(ds.target.max()) <= 3
         assert len(ds.texts) == len(ds) and all(isinstance(t, str) and t for t in ds.texts)
@@ -63,7 +65,10 @@ def test_binary_label_agrees_with_sentiment_sign(data_dir):
 def test_table_columns(data_dir):
     table = load_mosi_table(data_dir)
     assert list(table.columns[:3]) == ["segment_id", "video_id", "text"]
-    assert list(table.columns[3:-2]) == [f"audio_{j}" for j in range(73)] and list(table.columns[-2:]) == ["label", "fold"]
+    assert list(table.columns[3:-2]) == [f"audio_{j}" for j in range(73)] and list(table.columns[-2:]) == [
+        "label",
+        "fold",
+    ]
     assert table["fold"].value_counts().to_dict() == {"train": 1284, "test": 686, "val": 229}
     both = load_mosi_table(data_dir, features=("audio", "video"))
     assert both.shape == (2199, 3 + 73 + 100 + 2) and not both.isna().any().any()
@@ -75,7 +80,10 @@ def test_leaky_modalities_warn_and_transcript_embedder(data_dir):
     with pytest.warns(UserWarning, match="optimistic"):
         load_mosi(data_dir, modalities=("audio", "video"))
     lengths = load_mosi(data_dir, text_embedder=lambda texts: np.array([[len(t), t.count(" ")] for t in texts]))
-    assert sorted(lengths.spec.encoders) == ["audio", "transcript"] and lengths.train.inputs["transcript"].shape == (1284, 2)
+    assert sorted(lengths.spec.encoders) == ["audio", "transcript"] and lengths.train.inputs["transcript"].shape == (
+        1284,
+        2,
+    )
     with pytest.raises(ConfigError, match="text_embedder"):
         load_mosi(data_dir, modalities=("transcript",))
 
@@ -92,7 +100,8 @@ def test_segment_labels_are_rederived_byte_for_byte(data_dir):
     published = (data_dir / "mosi" / "labels" / "mosi_segment_labels.csv").read_bytes()
     table = pd.read_csv(data_dir / "mosi" / "labels" / "mosi_segment_labels.csv")
     scores = {  # the .csd content, recovered from the published table (float32 as in the HDF5 file)
-        v: (g["sentiment"].to_numpy(np.float32), g[["start_s", "end_s"]].to_numpy(np.float32)) for v, g in table.groupby("video_id")
+        v: (g["sentiment"].to_numpy(np.float32), g[["start_s", "end_s"]].to_numpy(np.float32))
+        for v, g in table.groupby("video_id")
     }
     derived = segment_labels_csv(scores, dict(zip(table["segment_id"], table["bclstm_split"])))
     assert derived == published
@@ -119,7 +128,9 @@ def test_unreachable_source_and_corrupt_file(data_dir, tmp_path, monkeypatch):
         raise urllib.error.URLError("no route to host")
 
     monkeypatch.setattr(download, "urlopen", offline)
-    with pytest.raises(DataError, match=r"Could not download transcripts\.csv from https://raw\.githubusercontent.*MMFUSE_DATA_DIR"):
+    with pytest.raises(
+        DataError, match=r"Could not download transcripts\.csv from https://raw\.githubusercontent.*MMFUSE_DATA_DIR"
+    ):
         load_mosi(tmp_path / "empty")
     shutil.copytree(data_dir / "mosi", tmp_path / "copy" / "mosi")
     (tmp_path / "copy" / "mosi" / "audio" / "audio_test0.csv").chmod(0o644)
@@ -127,4 +138,3 @@ def test_unreachable_source_and_corrupt_file(data_dir, tmp_path, monkeypatch):
         f.write('"1","2"\n')
     with pytest.raises(DataError, match=r"audio_test0\.csv has sha256"):
         load_mosi(tmp_path / "copy", protocol="original")
-

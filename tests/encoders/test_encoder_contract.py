@@ -63,5 +63,7 @@ def test_logmel_frontend_matches_librosa():
 
     wave = np.random.default_rng(0).normal(size=8000).astype("float32")
     ours = LogMelSpectrogram(8000, 512, 128, 40)(torch.from_numpy(wave)[None])[0].numpy()
-    ref = librosa.feature.melspectrogram(y=wave, sr=8000, n_fft=512, hop_length=128, n_mels=40, power=2.0, center=True, pad_mode="reflect")
+    ref = librosa.feature.melspectrogram(
+        y=wave, sr=8000, n_fft=512, hop_length=128, n_mels=40, power=2.0, center=True, pad_mode="reflect"
+    )
     assert np.allclose(ours, np.log(ref + 1e-6), atol=1e-3)

@@ -11,7 +11,11 @@ from mmfuse.evaluation.attribution import modality_shapley, shapley_from_values,
 def game(fn, mods):
     import itertools
 
-    return {frozenset(s): np.array([fn(frozenset(s))]) for k in range(len(mods) + 1) for s in itertools.combinations(mods, k)}
+    return {
+        frozenset(s): np.array([fn(frozenset(s))])
+        for k in range(len(mods) + 1)
+        for s in itertools.combinations(mods, k)
+    }
 
 
 def test_additive_and_interaction_games_by_hand():
@@ -31,12 +35,19 @@ def test_shapley_of_a_trained_model_sums_to_all_minus_none(synthetic):
     from mmfuse.training.fit import fit
 
     train, val = synthetic
-    model = fit(ModelConfig(encoders=SYNTHETIC_ENCODERS, num_outputs=3, fusion="gated"), TrainConfig(max_epochs=3, progress_bar=False), train, val).model
+    model = fit(
+        ModelConfig(encoders=SYNTHETIC_ENCODERS, num_outputs=3, fusion="gated"),
+        TrainConfig(max_epochs=3, progress_bar=False),
+        train,
+        val,
+    ).model
     phi, mods, v_all = modality_shapley(model, val, "classification")
     assert phi.shape == (len(val), 2) and mods == ["a", "b"]
     full = predict(model, val).probabilities
     cls = full.argmax(1)
-    none = predict(model, val, transform=masks_transform({"a": True, "b": True})).probabilities[np.arange(len(cls)), cls]
+    none = predict(model, val, transform=masks_transform({"a": True, "b": True})).probabilities[
+        np.arange(len(cls)), cls
+    ]
     assert np.allclose(phi.sum(1), v_all - none, atol=1e-5)
     assert np.allclose(v_all, full[np.arange(len(cls)), cls])
     summary = shapley_summary(phi, mods)

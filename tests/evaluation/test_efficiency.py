@@ -65,7 +65,13 @@ def test_measure_latency_counts_every_sample(synthetic):
     from mmfuse.models import build_model
 
     _, test = synthetic
-    model = build_model(ModelConfig(encoders={"a": {"name": "mlp", "in_dim": 5}, "b": {"name": "mlp", "in_dim": 7}}, num_outputs=3, fusion="concat"))
+    model = build_model(
+        ModelConfig(
+            encoders={"a": {"name": "mlp", "in_dim": 5}, "b": {"name": "mlp", "in_dim": 7}},
+            num_outputs=3,
+            fusion="concat",
+        )
+    )
     lat = measure_latency(model, test, batch_size=64, max_batches=2, single_runs=5)
     assert lat.batch_size == 64
     assert lat.ms_per_sample > 0 and lat.ms_per_single > 0

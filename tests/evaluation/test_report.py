@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
 import re
 import shutil
@@ -14,11 +13,20 @@ import torch
 from mmfuse.config import ModelConfig, TrainConfig
 from mmfuse.data.base import DatasetSpec, Splits
 from mmfuse.errors import DataError
-from mmfuse.evaluation.report import build_model_report, build_report, build_results_report, mean_modality_weights, write_report
+from mmfuse.evaluation.report import (
+    build_model_report,
+    build_report,
+    build_results_report,
+    mean_modality_weights,
+    write_report,
+)
 from mmfuse.evaluation.robustness import evaluate_robustness
 from mmfuse.training import fit
 
-ENC = {"a": {"name": "mlp", "in_dim": 5, "out_dim": 8, "hidden": [16]}, "b": {"name": "mlp", "in_dim": 7, "out_dim": 8, "hidden": [16]}}
+ENC = {
+    "a": {"name": "mlp", "in_dim": 5, "out_dim": 8, "hidden": [16]},
+    "b": {"name": "mlp", "in_dim": 7, "out_dim": 8, "hidden": [16]},
+}
 TRAIN = TrainConfig(max_epochs=2, batch_size=64, progress_bar=False, seed=0)
 
 
@@ -41,11 +49,25 @@ def screenshot(html_path, tmp_path) -> np.ndarray:
 
     exe = shutil.which("chromium")
     if exe is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium); the report's real-browser rendering check needs it")
+        pytest.skip(
+            "chromium is not installed (apt-get install -y chromium); the report's real-browser rendering check needs it"
+        )
     png = tmp_path / "shot.png"
-    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}",
-           "--window-size=1200,2000", f"file://{html_path.resolve()}"]
+    cmd = [
+        exe,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--screenshot={png}",
+        "--window-size=1200,2000",
+        f"file://{html_path.resolve()}",
+    ]
     subprocess.run(cmd, check=False, capture_output=True, timeout=120)
     assert png.is_file(), "chromium wrote no screenshot"
     return np.asarray(Image.open(png).convert("L"), dtype=float)
@@ -63,8 +85,15 @@ def model_dir(tmp_path_factory):
 def test_model_report_has_every_section_and_only_embedded_images(model_dir, tmp_path):
     path, splits = model_dir
     page = build_model_report(path, test=splits.test, class_names=splits.spec.class_names)
-    for title in ("Test results", "Robustness", "Each modality removed", "Per-modality weights", "Learning curves",
-                  "Calibration and uncertainty", "Per-modality Shapley values"):
+    for title in (
+        "Test results",
+        "Robustness",
+        "Each modality removed",
+        "Per-modality weights",
+        "Learning curves",
+        "Calibration and uncertainty",
+        "Per-modality Shapley values",
+    ):
         assert title in page
     assert 'alt="reliability diagram"' in page and "temperature-scaled (T = " in page
     pngs = images(page)
@@ -88,7 +117,9 @@ def test_mean_modality_weights_average_the_fusion_weights(model_dir):
 
 def test_report_renders_in_a_real_headless_browser(model_dir, tmp_path):
     path, splits = model_dir
-    html_file = write_report(build_model_report(path, test=splits.test, class_names=splits.spec.class_names), tmp_path / "report.html")
+    html_file = write_report(
+        build_model_report(path, test=splits.test, class_names=splits.spec.class_names), tmp_path / "report.html"
+    )
     shot = screenshot(html_file, tmp_path)
     assert shot.shape[0] >= 1000 and shot.shape[1] >= 1000
     assert shot.std() > 10, "the rendered page is blank"
@@ -102,8 +133,12 @@ def results_dir(tmp_path_factory):
 
     splits = synthetic_splits()
     root = tmp_path_factory.mktemp("r") / "bench"
-    methods = [Method("a_only", "concat", ["a"], kind="unimodal"), Method("concat", "concat"),
-               Method("concat+moddrop", "concat", model_overrides={"modality_dropout": 0.5}), Method("modality_attention", "modality_attention")]
+    methods = [
+        Method("a_only", "concat", ["a"], kind="unimodal"),
+        Method("concat", "concat"),
+        Method("concat+moddrop", "concat", model_overrides={"modality_dropout": 0.5}),
+        Method("modality_attention", "modality_attention"),
+    ]
     only_a = Splits(*(ModalitySubset(d, ["a"]) for d in (splits.train, splits.val, splits.test)), splits.spec)
     rows = [run_method(only_a if m.kind == "unimodal" else splits, m, TRAIN, root, hidden=16) for m in methods]
     write_results(rows, root, "synthetic", total_s=1.0)
@@ -112,7 +147,9 @@ def results_dir(tmp_path_factory):
     rob = {}
     for m in methods:
         model, _ = load_model_dir(root / "models" / m.name)
-        rob[m.name] = evaluate_robustness(model, splits.test, "classification", missing_rates=[0, 0.5, 1], noise_levels=[0, 1, 2]).to_dict()
+        rob[m.name] = evaluate_robustness(
+            model, splits.test, "classification", missing_rates=[0, 0.5, 1], noise_levels=[0, 1, 2]
+        ).to_dict()
     (root / "robustness.json").write_text(json.dumps({"reference": "concat", "methods": rob}))
     return root, splits
 
@@ -120,7 +157,14 @@ def results_dir(tmp_path_factory):
 def test_results_report_has_leaderboard_curves_and_dropout_comparison(results_dir, tmp_path):
     root, splits = results_dir
     page = build_results_report(root, splits=splits)
-    for title in ("Leaderboard", "Robustness", "without vs with modality dropout", "MultiBench summaries", "Best method", "Learning curves"):
+    for title in (
+        "Leaderboard",
+        "Robustness",
+        "without vs with modality dropout",
+        "MultiBench summaries",
+        "Best method",
+        "Learning curves",
+    ):
         assert title in page
     assert "a_only" in page and "modality_attention" in page
     html_file = write_report(page, tmp_path / "bench.html")

@@ -128,9 +128,11 @@ def test_effective_robustness_is_gain_over_the_shifted_reference():
 
 def test_summary_normalises_over_methods_and_flips_for_errors():
     lv = [0.0, 0.5, 1.0]
-    curves = {"late": Sweep("missing_rate", None, lv, [{"acc": v} for v in (0.9, 0.7, 0.5)]),
-              "robust": Sweep("missing_rate", None, lv, [{"acc": v} for v in (0.85, 0.8, 0.75)]),
-              "weak": Sweep("missing_rate", None, lv, [{"acc": v} for v in (0.9, 0.5, 0.1)])}
+    curves = {
+        "late": Sweep("missing_rate", None, lv, [{"acc": v} for v in (0.9, 0.7, 0.5)]),
+        "robust": Sweep("missing_rate", None, lv, [{"acc": v} for v in (0.85, 0.8, 0.75)]),
+        "weak": Sweep("missing_rate", None, lv, [{"acc": v} for v in (0.9, 0.5, 0.1)]),
+    }
     s = robustness_summary(curves, "acc", "late")
     assert s["robust"]["relative_norm"] == 1.0 and s["weak"]["relative_norm"] == 0.0
     assert s["late"]["effective"] == pytest.approx(0.0) and s["robust"]["effective_norm"] == 1.0
@@ -162,7 +164,9 @@ def test_evaluate_robustness_end_to_end(trained):
     lo, hi = sorted(r.removal[m]["accuracy"] for m in "ab")
     assert lo - 0.08 <= curve[-1] <= hi + 0.08
     assert r.noise["a"].values("accuracy")[-1] < r.clean["accuracy"] - 0.1
-    again = evaluate_robustness(model, test, "classification", missing_rates=[0, 0.5, 1.0], noise_levels=[0, 1, 8], seed=0)
+    again = evaluate_robustness(
+        model, test, "classification", missing_rates=[0, 0.5, 1.0], noise_levels=[0, 1, 8], seed=0
+    )
     assert again.to_dict() == r.to_dict()  # seeded: identical numbers
     assert RobustnessResult.from_dict({**r.to_dict(), "seed": 0}).to_dict() == r.to_dict()
     assert "no a" in format_removal_table({"concat": r})

@@ -126,7 +126,9 @@ def test_modality_weights_are_renormalised_over_present(name):
     assert torch.equal(w[~present], torch.zeros(int((~present).sum())))
     sums = w.sum(dim=1)
     some = present.any(dim=1)
-    assert torch.allclose(sums[some], torch.ones(int(some.sum())), atol=1e-6) and torch.equal(sums[~some], torch.zeros(int((~some).sum())))
+    assert torch.allclose(sums[some], torch.ones(int(some.sum())), atol=1e-6) and torch.equal(
+        sums[~some], torch.zeros(int((~some).sum()))
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)

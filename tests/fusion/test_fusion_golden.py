@@ -97,13 +97,17 @@ def test_concat_by_hand():
     za, zb = torch.randn(2, 3), torch.randn(2, 2)
     out = f({"a": za, "b": zb}, {"a": mask(1, 1), "b": mask(1, 0)})
     lin = f.net[0]
-    expected = torch.relu(torch.cat([za, zb * torch.tensor([[1.0], [0.0]])], 1) @ lin.weight.T + lin.bias)  # a first (sorted)
+    expected = torch.relu(
+        torch.cat([za, zb * torch.tensor([[1.0], [0.0]])], 1) @ lin.weight.T + lin.bias
+    )  # a first (sorted)
     assert torch.allclose(out, expected, atol=1e-6)
 
 
 def test_weighted_sum_with_fixed_weights():
     torch.manual_seed(0)
-    f = FUSIONS.build("weighted_sum", dims={"a": 3, "b": 2}, out_dim=4, weights={"a": 1.0, "b": 3.0}, learn_weights=False)
+    f = FUSIONS.build(
+        "weighted_sum", dims={"a": 3, "b": 2}, out_dim=4, weights={"a": 1.0, "b": 3.0}, learn_weights=False
+    )
     assert "logits" not in dict(f.named_parameters())
     za, zb = torch.randn(3, 3), torch.randn(3, 2)
     masks = {"a": mask(1, 1, 0), "b": mask(1, 0, 0)}
@@ -196,7 +200,9 @@ def test_late_mean_is_the_log_of_the_mean_of_softmaxes():
     assert torch.allclose(out[0], torch.log((torch.softmax(la[0], 0) + torch.softmax(lb[0], 0)) / 2), atol=1e-6)
     assert torch.allclose(out[1], torch.log_softmax(la[1], 0), atol=1e-6)  # b absent: a alone
     assert torch.allclose(out[2], torch.full((3,), -math.log(3)))  # nothing: uniform
-    reg = late_average(torch.tensor([[[1.0], [5.0], [9.0]]]), torch.tensor([[0.5, 0.5, 0.0]]), mask(1, 1, 0)[None], "regression")
+    reg = late_average(
+        torch.tensor([[[1.0], [5.0], [9.0]]]), torch.tensor([[0.5, 0.5, 0.0]]), mask(1, 1, 0)[None], "regression"
+    )
     assert torch.allclose(reg, torch.tensor([[3.0]]))
     ml = late_average(torch.tensor([[[2.0], [-1.0]]]), torch.tensor([[0.5, 0.5]]), mask(1, 1)[None], "multilabel")
     p = (torch.sigmoid(torch.tensor(2.0)) + torch.sigmoid(torch.tensor(-1.0))) / 2
@@ -207,7 +213,11 @@ def test_late_weighted_renormalises_its_weights_over_present_modalities():
     f = identity_heads(FUSIONS.build("late_weighted", dims={"a": 2, "b": 2, "c": 2}, out_dim=2))
     with torch.no_grad():
         f.logits.copy_(torch.log(torch.tensor([1.0, 3.0, 4.0])))
-    emb = {"a": torch.tensor([[1.0, 0.0]] * 2), "b": torch.tensor([[0.0, 2.0]] * 2), "c": torch.tensor([[5.0, 0.0]] * 2)}
+    emb = {
+        "a": torch.tensor([[1.0, 0.0]] * 2),
+        "b": torch.tensor([[0.0, 2.0]] * 2),
+        "c": torch.tensor([[5.0, 0.0]] * 2),
+    }
     masks = {"a": mask(1, 1), "b": mask(1, 1), "c": mask(1, 0)}
     out = f(emb, masks)
     sm = {m: torch.softmax(emb[m][0], 0) for m in emb}
@@ -245,7 +255,9 @@ def test_majority_vote_median_and_multilabel():
 
 
 def test_vote_tie_break_survives_float32_between_two_confident_modalities():
-    logits = torch.tensor([[[8.0, 0.0], [0.0, 8.05]]])  # a and b disagree; b is surer by a mean-probability gap of ~8e-6
+    logits = torch.tensor(
+        [[[8.0, 0.0], [0.0, 8.05]]]
+    )  # a and b disagree; b is surer by a mean-probability gap of ~8e-6
     present = torch.ones(1, 2, dtype=torch.bool)
     assert late_average(logits, torch.full((1, 2), 0.5), present, "classification").argmax(1).item() == 1
     out = majority_vote(logits, present, "classification")

@@ -41,7 +41,11 @@ def test_poe_of_two_identical_experts_halves_the_variance():
     present = torch.tensor([[True, False], [False, False]])
     mus3, lvs3 = torch.stack([mu.expand(2, 3), 5 + mu.expand(2, 3)]), torch.stack([var.log().expand(2, 3)] * 2)
     m3, lv3 = product_of_experts(mus3, lvs3, present)
-    assert torch.allclose(m3[0], (mu / (1 + var))[0]) and torch.equal(m3[1], torch.zeros(3)) and torch.equal(lv3[1], torch.zeros(3))
+    assert (
+        torch.allclose(m3[0], (mu / (1 + var))[0])
+        and torch.equal(m3[1], torch.zeros(3))
+        and torch.equal(lv3[1], torch.zeros(3))
+    )
 
 
 def test_gaussian_kl_matches_torch_distributions():
@@ -80,7 +84,9 @@ def test_reconstruction_loss_sums_features_and_averages_present_rows():
     x, x_hat = torch.tensor([[1.0, 0.0], [0.0, 1.0], [9.0, 9.0]]), torch.zeros(3, 2)
     mask = torch.tensor([True, True, False])
     assert torch.allclose(reconstruction_loss(x_hat, x, mask), torch.tensor(1.0))
-    assert torch.allclose(reconstruction_loss(x_hat, x[:, :], mask, "bernoulli"), torch.tensor(2 * np.log(2.0), dtype=torch.float32))
+    assert torch.allclose(
+        reconstruction_loss(x_hat, x[:, :], mask, "bernoulli"), torch.tensor(2 * np.log(2.0), dtype=torch.float32)
+    )
     empty = reconstruction_loss(x_hat.requires_grad_(), x, torch.zeros(3, dtype=torch.bool))
     assert empty.item() == 0.0 and empty.grad_fn is not None
 
@@ -135,7 +141,10 @@ def test_dccae_objective_on_model_embeddings():
     loss.backward()
     assert torch.isfinite(emb["a"].grad).all() and all(p.grad is not None for p in obj.parameters())
     none = {"a": _ones(2), "b": torch.zeros(2, dtype=torch.bool)}
-    small = obj({"embeddings": {"a": emb["a"][:2], "b": emb["b"][:2]}, "masks": none}, {"inputs": {m: v[:2] for m, v in batch["inputs"].items()}})
+    small = obj(
+        {"embeddings": {"a": emb["a"][:2], "b": emb["b"][:2]}, "masks": none},
+        {"inputs": {m: v[:2] for m, v in batch["inputs"].items()}},
+    )
     assert torch.isfinite(small) and small.grad_fn is not None
 
 
@@ -153,7 +162,9 @@ def _vae_data(n=32):
 
 def _vae():
     torch.manual_seed(0)
-    return MultimodalVAE.from_dims({"image": 784, "vec": 4}, latent=4, hidden=(32,), likelihoods={"image": "bernoulli"}, random_subsets=1)
+    return MultimodalVAE.from_dims(
+        {"image": 784, "vec": 4}, latent=4, hidden=(32,), likelihoods={"image": "bernoulli"}, random_subsets=1
+    )
 
 
 def test_vae_encodes_any_subset_and_generates_a_missing_modality():

@@ -54,7 +54,14 @@ def test_missing_tokens_replace_absent_rows_only():
 
 
 def test_builder_wires_heads_and_options():
-    cfg = ModelConfig(encoders=ENC, num_outputs=3, fusion="concat", unimodal_heads=True, missing_token=True, modality_dropout={"a": 0.2})
+    cfg = ModelConfig(
+        encoders=ENC,
+        num_outputs=3,
+        fusion="concat",
+        unimodal_heads=True,
+        missing_token=True,
+        modality_dropout={"a": 0.2},
+    )
     model = build_model(cfg)
     out = model(batch())
     assert out["prediction"].shape == (6, 3) and set(out["unimodal"]) == {"a", "b"}

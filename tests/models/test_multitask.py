@@ -54,7 +54,9 @@ def test_multitask_loss_is_the_weighted_sum_of_task_losses():
     assert torch.allclose(terms["cls"], ce) and torch.allclose(terms["reg"], mse)
     assert torch.allclose(terms["total"], ce + 0.25 * mse)
     obj = OBJECTIVES.build("multitask", task_types=TYPES, weights={"reg": 0.25})
-    assert torch.allclose(obj({"prediction": pred, "sharing_penalty": torch.tensor(2.0)}, {"target": tgt}), ce + 0.25 * mse + 2.0)
+    assert torch.allclose(
+        obj({"prediction": pred, "sharing_penalty": torch.tensor(2.0)}, {"target": tgt}), ce + 0.25 * mse + 2.0
+    )
     with pytest.raises(ConfigError, match="no prediction or no target"):
         multitask_loss({"cls": pred["cls"]}, tgt, TYPES)
 
@@ -62,10 +64,16 @@ def test_multitask_loss_is_the_weighted_sum_of_task_losses():
 def test_hard_sharing_has_one_trunk_and_every_head_gets_gradient():
     enc, fusion, heads = _parts()
     model = HardSharingModel(enc, fusion, heads)
-    assert _numel(model) == sum(_numel(e) for e in enc.values()) + _numel(fusion) + sum(_numel(h) for h in heads.values())
+    assert _numel(model) == sum(_numel(e) for e in enc.values()) + _numel(fusion) + sum(
+        _numel(h) for h in heads.values()
+    )
     x, y = _data(6)
     out = model(x)
-    assert out["prediction"]["cls"].shape == (6, 3) and out["prediction"]["reg"].shape == (6, 1) and out["fused"].shape == (6, 16)
+    assert (
+        out["prediction"]["cls"].shape == (6, 3)
+        and out["prediction"]["reg"].shape == (6, 1)
+        and out["fused"].shape == (6, 16)
+    )
     trunk_w = model.trunk.encoders["a"].net[0].weight
     for task in ("cls", "reg"):  # each task alone reaches the one shared trunk
         model.zero_grad()
@@ -82,7 +90,9 @@ def test_soft_sharing_penalty_zero_for_equal_copies_and_exact_after_perturbation
     enc, fusion, heads = _parts()
     model = SoftSharingModel.from_modules(enc, fusion, heads, penalty_weight=0.1)
     assert model.trunks["cls"].encoders["a"] is not model.trunks["reg"].encoders["a"]
-    assert _numel(model) == 2 * (sum(_numel(e) for e in enc.values()) + _numel(fusion)) + sum(_numel(h) for h in heads.values())
+    assert _numel(model) == 2 * (sum(_numel(e) for e in enc.values()) + _numel(fusion)) + sum(
+        _numel(h) for h in heads.values()
+    )
     assert model.sharing_penalty().item() == 0.0
     with torch.no_grad():
         model.trunks["reg"].fusion.proj.bias += 0.5  # 16 entries differ by 0.5
@@ -101,7 +111,10 @@ def test_soft_sharing_penalty_zero_for_equal_copies_and_exact_after_perturbation
 def test_soft_sharing_refuses_mismatched_or_headed_trunks():
     enc, fusion, heads = _parts()
     other = {"a": MLPEncoder(5, 8, hidden=(4,), dropout=0.0), "b": MLPEncoder(7, 6, hidden=(), dropout=0.0)}
-    trunks = {"cls": MultimodalModel(enc, fusion, None), "reg": MultimodalModel(other, _Concat({"a": 8, "b": 6}, 16), None)}
+    trunks = {
+        "cls": MultimodalModel(enc, fusion, None),
+        "reg": MultimodalModel(other, _Concat({"a": 8, "b": 6}, 16), None),
+    }
     with pytest.raises(ConfigError, match="differs in architecture"):
         SoftSharingModel(trunks, heads)
     with pytest.raises(ConfigError, match="has a head"):
@@ -111,7 +124,9 @@ def test_soft_sharing_refuses_mismatched_or_headed_trunks():
 @pytest.mark.parametrize("kind", ["hard", "soft"])
 def test_two_task_loss_decreases_and_masks_are_respected(kind):
     enc, fusion, heads = _parts()
-    model = HardSharingModel(enc, fusion, heads) if kind == "hard" else SoftSharingModel.from_modules(enc, fusion, heads)
+    model = (
+        HardSharingModel(enc, fusion, heads) if kind == "hard" else SoftSharingModel.from_modules(enc, fusion, heads)
+    )
     x, y = _data()
     opt = torch.optim.Adam(model.parameters(), lr=0.02)
     start = model.loss(model(x), y, TYPES)["total"].item()

@@ -15,7 +15,9 @@ from mmfuse.representation._linalg import inv_sqrtm_psd
 def planted(n: int = 400, da: int = 6, db: int = 5, seed: int = 0):
     rng = np.random.default_rng(seed)
     s = rng.normal(size=(n, 3))
-    return s @ rng.normal(size=(3, da)) + rng.normal(size=(n, da)), s @ rng.normal(size=(3, db)) + rng.normal(size=(n, db))
+    return s @ rng.normal(size=(3, da)) + rng.normal(size=(n, da)), s @ rng.normal(size=(3, db)) + rng.normal(
+        size=(n, db)
+    )
 
 
 def test_cca_loss_is_minus_the_canonical_correlations():
@@ -57,7 +59,9 @@ def test_deep_cca_on_linear_encoders_reaches_linear_cca(outputs):
     target = CCA(n_components=5, reg=0.0).fit(Xa, Xb).canonical_correlations_[:outputs]
     A, B = torch.tensor(Xa), torch.tensor(Xb)
     fa, fb = nn.Linear(6, outputs, bias=False).double(), nn.Linear(5, outputs, bias=False).double()
-    opt = torch.optim.LBFGS([*fa.parameters(), *fb.parameters()], max_iter=200, line_search_fn="strong_wolfe", tolerance_grad=1e-10)
+    opt = torch.optim.LBFGS(
+        [*fa.parameters(), *fb.parameters()], max_iter=200, line_search_fn="strong_wolfe", tolerance_grad=1e-10
+    )
 
     def closure():
         opt.zero_grad()
@@ -79,7 +83,9 @@ def test_gcca_loss_two_views_is_one_plus_correlations():
     rho = CCA(n_components=5, reg=eps).fit(Xa, Xb).canonical_correlations_
     za, zb = torch.tensor(Xa), torch.tensor(Xb)
     # eigenvalues of P_a + P_b are 1 + rho_i only without ridge; with a small one they agree closely
-    assert gcca_loss([za, zb], eps=1e-9).item() == pytest.approx(-(5 + CCA(5, reg=0.0).fit(Xa, Xb).canonical_correlations_.sum()), abs=1e-6)
+    assert gcca_loss([za, zb], eps=1e-9).item() == pytest.approx(
+        -(5 + CCA(5, reg=0.0).fit(Xa, Xb).canonical_correlations_.sum()), abs=1e-6
+    )
     assert gcca_loss([za, zb], k=2, eps=eps).item() == pytest.approx(-(2 + rho[:2].sum()), abs=2e-2)
 
 

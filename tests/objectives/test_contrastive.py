@@ -52,7 +52,11 @@ def test_objective_ignores_absent_rows_and_handles_no_pairs(name):
     noisy = {m: z.detach() + 100.0 * (~output["masks"][m])[:, None] for m, z in output["embeddings"].items()}
     assert torch.allclose(obj({"embeddings": noisy, "masks": output["masks"]}, batch), ref, atol=1e-5)
     # no row has two modalities: a zero that still backpropagates
-    masks = {"a": torch.arange(12) < 4, "b": (torch.arange(12) >= 4) & (torch.arange(12) < 8), "c": torch.arange(12) >= 8}
+    masks = {
+        "a": torch.arange(12) < 4,
+        "b": (torch.arange(12) >= 4) & (torch.arange(12) < 8),
+        "c": torch.arange(12) >= 8,
+    }
     output["masks"] = masks
     loss = obj(output, batch)
     loss.backward()
@@ -78,14 +82,18 @@ def test_infonce_temperature_is_clip_like():
     output, batch = random_output()
     emb, keep = output["embeddings"], output["masks"]["a"] & output["masks"]["b"]
     expected = info_nce_loss(emb["a"][keep], emb["b"][keep], 0.5)
-    assert fixed({"embeddings": {"a": emb["a"], "b": emb["b"]}, "masks": output["masks"]}, batch).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert fixed(
+        {"embeddings": {"a": emb["a"], "b": emb["b"]}, "masks": output["masks"]}, batch
+    ).item() == pytest.approx(expected.item(), rel=1e-6)
 
 
 def test_contrastive_margin_hand_values():
     z = torch.eye(2)  # positives coincide (d = 0); negatives are sqrt(2) apart
     same = torch.eye(2, dtype=torch.bool)
     assert contrastive_margin_loss(z, z, same, margin=1.0).item() == pytest.approx(0.0, abs=1e-6)
-    assert contrastive_margin_loss(z, z, same, margin=2.0).item() == pytest.approx(2 * (2 - math.sqrt(2)) ** 2 / 4, rel=1e-5)
+    assert contrastive_margin_loss(z, z, same, margin=2.0).item() == pytest.approx(
+        2 * (2 - math.sqrt(2)) ** 2 / 4, rel=1e-5
+    )
     flipped = torch.tensor([[1.0, 0.0], [0.0, -1.0]])  # za_1 and zb_1 point apart: d = 2 for the positive pair
     assert contrastive_margin_loss(z, flipped, same, margin=0.5).item() == pytest.approx(4.0 / 4, rel=1e-5)
 
@@ -96,7 +104,9 @@ def test_contrastive_margin_label_positives_use_targets():
     target = torch.tensor([0, 1, 0, 1, 2, 2])
     output = {"embeddings": {"a": za, "b": za}, "masks": {}}
     pos = target[:, None] == target[None, :]
-    assert obj(output, {"target": target}).item() == pytest.approx(contrastive_margin_loss(za, za, pos, 1.5).item(), rel=1e-6)
+    assert obj(output, {"target": target}).item() == pytest.approx(
+        contrastive_margin_loss(za, za, pos, 1.5).item(), rel=1e-6
+    )
     with pytest.raises(DataError, match="target"):
         obj(output, {})
 

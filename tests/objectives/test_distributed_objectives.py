@@ -19,7 +19,10 @@ def problem():
     g = torch.Generator().manual_seed(0)
     n = 24
     emb = {"a": torch.randn(n, 4, generator=g), "b": torch.randn(n, 4, generator=g)}
-    masks = {"a": torch.ones(n, dtype=torch.bool), "b": torch.rand(n, generator=g) > 0.2}  # uneven paired rows per shard
+    masks = {
+        "a": torch.ones(n, dtype=torch.bool),
+        "b": torch.rand(n, generator=g) > 0.2,
+    }  # uneven paired rows per shard
     target = torch.randint(0, 3, (n,), generator=g)
     return emb, masks, target
 

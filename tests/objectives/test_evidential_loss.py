@@ -26,13 +26,14 @@ def test_kl_weight_anneals_and_absent_modalities_are_left_out():
     out = {"evidence": ev}
     values = [float(loss(out, {"target": torch.tensor([1])})) for _ in range(6)]
     assert values[0] < values[3] == values[5]  # the KL weight grows to 1 over 4 steps, then stays
-    expected = 2 * float(tmc_loss(alphas[:, 0], torch.tensor([1]), 1.0))  # combined + modality 0; modality 1 not counted
+    expected = 2 * float(
+        tmc_loss(alphas[:, 0], torch.tensor([1]), 1.0)
+    )  # combined + modality 0; modality 1 not counted
     assert math.isclose(values[-1], expected, rel_tol=1e-6)
 
 
 def test_an_evidential_model_learns_with_the_default_objective(synthetic):
     from conftest import SYNTHETIC_ENCODERS
-
     from mmfuse.config import ModelConfig, TrainConfig
     from mmfuse.evaluation.predict import predict, task_metrics
     from mmfuse.training.fit import fit

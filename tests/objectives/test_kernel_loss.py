@@ -22,7 +22,9 @@ def test_cka_loss_values():
 def test_hsic_loss_matches_the_estimator_and_prefers_dependence():
     torch.manual_seed(1)
     za, noise = torch.randn(30, 4), torch.randn(30, 4)
-    assert hsic_loss(za, noise, sigma=1.0).item() == pytest.approx(-hsic(gaussian_kernel(za, sigma=1.0), gaussian_kernel(noise, sigma=1.0)).item(), rel=1e-6)
+    assert hsic_loss(za, noise, sigma=1.0).item() == pytest.approx(
+        -hsic(gaussian_kernel(za, sigma=1.0), gaussian_kernel(noise, sigma=1.0)).item(), rel=1e-6
+    )
     assert hsic_loss(za, torch.tanh(za)).item() < hsic_loss(za, noise).item() <= 0.0
 
 

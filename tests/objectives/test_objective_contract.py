@@ -12,7 +12,10 @@ from mmfuse.models.builder import build_encoders, build_model
 from mmfuse.registry import HEADS, OBJECTIVES
 from mmfuse.training.task import build_multitask_objectives, objectives_for
 
-ENCODERS = {"a": {"name": "mlp", "in_dim": 5, "out_dim": 8, "hidden": [16]}, "b": {"name": "mlp", "in_dim": 7, "out_dim": 8, "hidden": [16]}}
+ENCODERS = {
+    "a": {"name": "mlp", "in_dim": 5, "out_dim": 8, "hidden": [16]},
+    "b": {"name": "mlp", "in_dim": 7, "out_dim": 8, "hidden": [16]},
+}
 N = 16
 TASK = {"mse": "regression", "l1": "regression", "bce": "multilabel"}  # every other objective: classification
 FUSION = {"tmc": "evidential"}
@@ -23,8 +26,11 @@ def batch(task: str, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     masks = {"a": torch.ones(N, dtype=torch.bool), "b": torch.arange(N) % 4 != 0}  # b absent in a quarter of the rows
     inputs = {"a": torch.randn(N, 5, generator=g), "b": torch.randn(N, 7, generator=g)}
-    target = {"classification": torch.arange(N) % 3, "regression": torch.randn(N, 1, generator=g),
-              "multilabel": (torch.rand(N, 3, generator=g) > 0.5).float()}[task]
+    target = {
+        "classification": torch.arange(N) % 3,
+        "regression": torch.randn(N, 1, generator=g),
+        "multilabel": (torch.rand(N, 3, generator=g) > 0.5).float(),
+    }[task]
     return {"inputs": inputs, "masks": masks, "target": target}
 
 
@@ -32,10 +38,17 @@ def setup(name: str):
     task = TASK.get(name, "classification")
     torch.manual_seed(0)
     if name == "multitask":
-        cfg = ModelConfig(encoders=ENCODERS, num_outputs=3, fusion="concat", tasks={"x": {"task": "classification", "num_outputs": 3}})
+        cfg = ModelConfig(
+            encoders=ENCODERS, num_outputs=3, fusion="concat", tasks={"x": {"task": "classification", "num_outputs": 3}}
+        )
         objective = OBJECTIVES.build("multitask", task_types={"x": "classification"})
     else:
-        cfg = ModelConfig(encoders=ENCODERS, num_outputs=1 if task == "regression" else 3, task=task, fusion=FUSION.get(name, "concat"))
+        cfg = ModelConfig(
+            encoders=ENCODERS,
+            num_outputs=1 if task == "regression" else 3,
+            task=task,
+            fusion=FUSION.get(name, "concat"),
+        )
         dims = {m: int(e.out_dim) for m, e in build_encoders(cfg.encoders).items()}
         objective = objectives_for(cfg, {"t": {"objective": name, **PARAMS.get(name, {})}}, dims)["t"][0]
         if "unimodal" in getattr(objective, "needs", ()):
@@ -69,9 +82,17 @@ def test_what_an_absent_row_holds_never_changes_the_loss(name):
     model.eval()
     objective.eval()  # no dropout, no annealing step
     b = batch(task)
-    noisy = {**b, "inputs": {**b["inputs"], "b": torch.where(b["masks"]["b"][:, None], b["inputs"]["b"], torch.full_like(b["inputs"]["b"], 50.0))}}
+    noisy = {
+        **b,
+        "inputs": {
+            **b["inputs"],
+            "b": torch.where(b["masks"]["b"][:, None], b["inputs"]["b"], torch.full_like(b["inputs"]["b"], 50.0)),
+        },
+    }
     with torch.no_grad():
-        assert torch.allclose(loss_of(model, objective, b), loss_of(model, objective, noisy), rtol=1e-5, atol=1e-6), name
+        assert torch.allclose(loss_of(model, objective, b), loss_of(model, objective, noisy), rtol=1e-5, atol=1e-6), (
+            name
+        )
 
 
 @pytest.mark.parametrize("name", HEADS.list())
@@ -85,5 +106,11 @@ def test_every_head_maps_shapes_and_passes_gradients(name):
 
 
 def test_multitask_terms_are_built_for_every_task():
-    built = build_multitask_objectives({"x": {"task": "classification", "num_outputs": 3, "weight": 1.0}, "y": {"task": "regression", "num_outputs": 1, "weight": 0.5}}, "soft")
+    built = build_multitask_objectives(
+        {
+            "x": {"task": "classification", "num_outputs": 3, "weight": 1.0},
+            "y": {"task": "regression", "num_outputs": 1, "weight": 0.5},
+        },
+        "soft",
+    )
     assert sorted(built) == ["sharing", "x", "y"] and built["y"][1] == 0.5

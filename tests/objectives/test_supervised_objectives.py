@@ -19,7 +19,9 @@ def test_auxiliary_loss_sums_per_modality_terms_over_present_rows():
 
 def test_task_losses_match_torch():
     pred, y = torch.randn(5, 4), torch.tensor([0, 3, 1, 2, 2])
-    assert torch.allclose(OBJECTIVES.build("cross_entropy")({"prediction": pred}, {"target": y}), F.cross_entropy(pred, y))
+    assert torch.allclose(
+        OBJECTIVES.build("cross_entropy")({"prediction": pred}, {"target": y}), F.cross_entropy(pred, y)
+    )
     p, t = torch.randn(5, 1), torch.randn(5)
     assert torch.allclose(OBJECTIVES.build("mse")({"prediction": p}, {"target": t}), ((p[:, 0] - t) ** 2).mean())
     assert torch.allclose(OBJECTIVES.build("l1")({"prediction": p}, {"target": t}), (p[:, 0] - t).abs().mean())

@@ -26,11 +26,15 @@ def test_gaussian_kernel_known_values_and_median_heuristic():
     X = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
     K = gaussian_kernel(X, sigma=1.0)
     expected = torch.tensor(
-        [[1.0, math.exp(-0.5), math.exp(-2.0)], [math.exp(-0.5), 1.0, math.exp(-2.5)], [math.exp(-2.0), math.exp(-2.5), 1.0]]
+        [
+            [1.0, math.exp(-0.5), math.exp(-2.0)],
+            [math.exp(-0.5), 1.0, math.exp(-2.5)],
+            [math.exp(-2.0), math.exp(-2.5), 1.0],
+        ]
     )
     torch.testing.assert_close(K, expected)
     # pairwise distances 1, 2, sqrt(5): median 2, so sigma = 2
-    torch.testing.assert_close(gaussian_kernel(X), torch.exp(-torch.cdist(X, X) ** 2 / 8.0))
+    torch.testing.assert_close(gaussian_kernel(X), torch.exp(-(torch.cdist(X, X) ** 2) / 8.0))
 
 
 def test_kernels_match_sklearn_and_accept_numpy():
@@ -40,9 +44,15 @@ def test_kernels_match_sklearn_and_accept_numpy():
     rng = np.random.default_rng(0)
     X, Y = rng.normal(size=(6, 3)), rng.normal(size=(4, 3))
     np.testing.assert_allclose(linear_kernel(X, Y).numpy(), X @ Y.T, atol=1e-12)
-    np.testing.assert_allclose(polynomial_kernel(X, Y, degree=2, coef0=0.5).numpy(), sk_poly(X, Y, degree=2, coef0=0.5), atol=1e-12)
-    np.testing.assert_allclose(gaussian_kernel(X, Y, sigma=0.7).numpy(), rbf_kernel(X, Y, gamma=1 / (2 * 0.7**2)), atol=1e-12)
-    assert gaussian_kernel(X).dtype == torch.float64 and linear_kernel(np.arange(6).reshape(3, 2)).dtype == torch.float32
+    np.testing.assert_allclose(
+        polynomial_kernel(X, Y, degree=2, coef0=0.5).numpy(), sk_poly(X, Y, degree=2, coef0=0.5), atol=1e-12
+    )
+    np.testing.assert_allclose(
+        gaussian_kernel(X, Y, sigma=0.7).numpy(), rbf_kernel(X, Y, gamma=1 / (2 * 0.7**2)), atol=1e-12
+    )
+    assert (
+        gaussian_kernel(X).dtype == torch.float64 and linear_kernel(np.arange(6).reshape(3, 2)).dtype == torch.float32
+    )
     with pytest.raises(ConfigError, match="Unknown kernel 'rbff'"):
         get_kernel("rbff")
 

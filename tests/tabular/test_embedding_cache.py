@@ -66,4 +66,6 @@ def test_a_torn_or_foreign_entry_is_recomputed_and_counted(tmp_path):
     out = again.lookup("enc", ["a", "b", "c"], lambda idx: np.full((len(idx), 3), 2.0, np.float32), shape=(3,))
     assert out.shape == (3, 3) and (out == 2.0).all()
     assert (again.repaired, again.hits, again.misses) == (3, 0, 3)
-    assert EmbeddingCache(tmp_path).lookup("enc", ["a", "b", "c"], lambda idx: 1 / 0, shape=(3,)).tolist() == out.tolist()  # rewritten
+    assert (
+        EmbeddingCache(tmp_path).lookup("enc", ["a", "b", "c"], lambda idx: 1 / 0, shape=(3,)).tolist() == out.tolist()
+    )  # rewritten

@@ -21,11 +21,22 @@ def write_files(root, n: int, rng) -> pd.DataFrame:
         Image.fromarray(rng.integers(0, 255, (12, 12), dtype=np.uint8)).save(root / "img" / f"{i}.png")
         soundfile.write(root / "wav" / f"{i}.wav", rng.normal(0, 0.1, 4000 + 100 * i).astype(np.float32), 8000)
         np.save(root / "seq" / f"{i}.npy", rng.normal(size=(3 + i % 4, 2)).astype(np.float32))
-        rows.append({"photo": f"img/{i}.png", "clip": f"wav/{i}.wav", "track": f"seq/{i}.npy", "size": float(i), "shade": "ab"[i % 2], "label": i % 2})
+        rows.append(
+            {
+                "photo": f"img/{i}.png",
+                "clip": f"wav/{i}.wav",
+                "track": f"seq/{i}.npy",
+                "size": float(i),
+                "shade": "ab"[i % 2],
+                "label": i % 2,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-SCHEMA = {"modalities": {"photo": {"encoder": "cnn", "size": 8}, "clip": {"sample_rate": 8000, "seconds": 0.5, "n_mels": 16}}}
+SCHEMA = {
+    "modalities": {"photo": {"encoder": "cnn", "size": 8}, "clip": {"sample_rate": 8000, "seconds": 0.5, "n_mels": 16}}
+}
 
 
 @pytest.fixture
@@ -98,7 +109,10 @@ def test_target_refusals(table):
     with pytest.raises(DataError, match=r"empty \(or infinite\) in 2 row\(s\) \(2, 5\).*--drop-missing-target"):
         pipe.check_target(nan)
     keep, issues = pipe.check_target(nan, drop_missing=True)
-    assert keep.tolist() == [0, 1, 3, 4, 6, 7] and [(i.row, i.action) for i in issues] == [(2, "dropped"), (5, "dropped")]
+    assert keep.tolist() == [0, 1, 3, 4, 6, 7] and [(i.row, i.action) for i in issues] == [
+        (2, "dropped"),
+        (5, "dropped"),
+    ]
     pipe.fit(nan, keep)
     unseen = df.assign(label=[0, 1, 7, 0, 1, 0, 1, 0])
     with pytest.raises(DataError, match="Row 2: target 'label' is 7, a class the model was not trained on"):
@@ -131,7 +145,9 @@ def test_bad_options_and_base_dir(table):
     pipe = pipeline(df, root).fit(df)
     pipe.restrict = True
     data = pipe.transform(outside)  # one row's issue, not the table's failure
-    assert [(it.row, it.column) for it in data.issues] == [(3, "track")] and "path leaves the folder" in data.issues[0].reason
+    assert [(it.row, it.column) for it in data.issues] == [(3, "track")] and "path leaves the folder" in data.issues[
+        0
+    ].reason
     assert not data.dataset.masks["track"][3] and data.dataset.masks["track"].sum() == len(df) - 1
 
 
@@ -140,7 +156,9 @@ def test_state_round_trips_through_json(table):
 
     df, root = table
     pipe = pipeline(df, root).fit(df)
-    again = TablePipeline(resolve_schema(df, "label", SCHEMA), root, cache=pipe.cache, progress=False).load_state(json.loads(json.dumps(pipe.to_dict(), sort_keys=True)))
+    again = TablePipeline(resolve_schema(df, "label", SCHEMA), root, cache=pipe.cache, progress=False).load_state(
+        json.loads(json.dumps(pipe.to_dict(), sort_keys=True))
+    )
     a, b = pipe.transform(df).dataset, again.transform(df).dataset
     for m in a.inputs:
         assert np.array_equal(a.inputs[m].numpy(), b.inputs[m].numpy()), m

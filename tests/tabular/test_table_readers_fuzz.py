@@ -88,7 +88,13 @@ def test_damaged_files_give_a_value_or_a_read_issue(case):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.one_of(st.text(max_size=40), st.lists(st.one_of(st.floats(), st.integers(-10, 10), st.text(max_size=3)), max_size=6), st.none()))
+@given(
+    st.one_of(
+        st.text(max_size=40),
+        st.lists(st.one_of(st.floats(), st.integers(-10, 10), st.text(max_size=3)), max_size=6),
+        st.none(),
+    )
+)
 def test_vector_and_text_cells_give_a_value_or_a_read_issue(cell):
     for reader in (R.parse_vector, R.clean_text):
         try:
@@ -104,11 +110,14 @@ def test_vector_and_text_cells_give_a_value_or_a_read_issue(cell):
 
 def _png_claiming(width: int, height: int) -> bytes:
     """A PNG whose header (with a valid CRC) claims ``width x height`` pixels: a decompression bomb's header."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 @pytest.mark.parametrize("width, height", [(100_000, 100_000), (20_000, 20_000), (101, 100)])

@@ -34,14 +34,23 @@ def test_column_kinds_are_inferred():
     df = table()
     s = resolve_schema(df, "label")
     kinds = s.columns
-    assert (kinds["id"], kinds["photo"], kinds["clip"], kinds["track"], kinds["review"]) == ("id", "image", "audio", "sequence", "text")
+    assert (kinds["id"], kinds["photo"], kinds["clip"], kinds["track"], kinds["review"]) == (
+        "id",
+        "image",
+        "audio",
+        "sequence",
+        "text",
+    )
     assert (kinds["colour"], kinds["age"], kinds["emb"]) == ("categorical", "numeric", "vector")
     assert s.groups == {"audio": [f"audio_{j}" for j in range(6)]}
     mods = s.modalities()
     assert sorted(mods) == ["audio", "clip", "emb", "photo", "review", "tabular", "track"]
     assert mods["tabular"] == ("tabular", ["colour", "age"])
     assert mods["audio"][0] == "vector"
-    assert "dropped: 'id' (a different short value in almost every row, read as an identifier" in s.describe() and "image" in s.describe()
+    assert (
+        "dropped: 'id' (a different short value in almost every row, read as an identifier" in s.describe()
+        and "image" in s.describe()
+    )
 
 
 def test_task_inference():
@@ -84,7 +93,10 @@ def test_schema_refusals_name_the_problem():
     df = table()
     with pytest.raises(DataError, match="Target column 'nope' is not in the table"):
         resolve_schema(df, "nope")
-    with pytest.raises(DataError, match=r"Column 'review' is declared numeric in the schema but only 0% of its cells are numbers \(row 0 holds"):
+    with pytest.raises(
+        DataError,
+        match=r"Column 'review' is declared numeric in the schema but only 0% of its cells are numbers \(row 0 holds",
+    ):
         resolve_schema(df, "label", {"columns": {"review": "numeric"}})
     with pytest.raises(DataError, match=r"Column 'age' is declared image in the schema but row 0"):
         resolve_schema(df, "label", {"columns": {"age": "image"}})

@@ -7,11 +7,25 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 
 def train(out, data_dir, *extra):
-    cmd = [sys.executable, "-m", "mmfuse", "train", "handwritten", "--fusion", "concat", "--max-epochs", "2", "--batch-size", "64", "--no-progress", "-o", str(out), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mmfuse",
+        "train",
+        "handwritten",
+        "--fusion",
+        "concat",
+        "--max-epochs",
+        "2",
+        "--batch-size",
+        "64",
+        "--no-progress",
+        "-o",
+        str(out),
+        *extra,
+    ]
     env = {**os.environ, "MMFUSE_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -43,7 +43,10 @@ def test_fit_is_deterministic_under_a_seed(synthetic):
 
 def test_weighted_terms_are_logged_and_unimodal_heads_added(synthetic):
     train, val = synthetic
-    mc, tc = cfgs(max_epochs=1, objectives={"task": {"objective": "cross_entropy"}, "aux": {"objective": "auxiliary", "weight": 0.3}})
+    mc, tc = cfgs(
+        max_epochs=1,
+        objectives={"task": {"objective": "cross_entropy"}, "aux": {"objective": "auxiliary", "weight": 0.3}},
+    )
     result = fit(mc, tc, train, val)
     assert result.model_cfg.unimodal_heads and len(result.model.unimodal_heads) == 2
     row = result.history[-1]

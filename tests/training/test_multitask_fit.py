@@ -32,8 +32,11 @@ class TwoTaskDataset(Dataset):
         return len(next(iter(self.inputs.values())))
 
     def __getitem__(self, i: int) -> dict:
-        return {"inputs": {m: v[i] for m, v in self.inputs.items()}, "masks": {m: torch.tensor(True) for m in self.inputs},
-                "target": {t: v[i] for t, v in self.targets.items()}}
+        return {
+            "inputs": {m: v[i] for m, v in self.inputs.items()},
+            "masks": {m: torch.tensor(True) for m in self.inputs},
+            "target": {t: v[i] for t, v in self.targets.items()},
+        }
 
 
 def two_task_problem(n: int = 600, seed: int = 0, drop: str | None = None) -> tuple[TwoTaskDataset, TwoTaskDataset]:
@@ -68,23 +71,41 @@ def test_both_tasks_learn_are_logged_and_the_model_reloads(sharing, tmp_path):
     result = fit(mc, tc, train, val, out_dir=tmp_path / "m")
     assert isinstance(result.model, HardSharingModel if sharing == "hard" else SoftSharingModel)
     hist = result.history
-    terms = {"train/cls", "train/reg", "val/cls", "val/reg", "val/cls/accuracy", "val/cls/macro_f1", "val/reg/mae", "val/reg/mse"}
+    terms = {
+        "train/cls",
+        "train/reg",
+        "val/cls",
+        "val/reg",
+        "val/cls/accuracy",
+        "val/cls/macro_f1",
+        "val/reg/mae",
+        "val/reg/mse",
+    }
     assert terms <= set(hist[-1]) and ("train/sharing" in hist[-1]) == (sharing == "soft")
     sharing_term = hist[-1].get("train/sharing", 0.0)
-    assert hist[-1]["train/loss"] == pytest.approx(hist[-1]["train/cls"] + hist[-1]["train/reg"] + sharing_term, rel=1e-4)
+    assert hist[-1]["train/loss"] == pytest.approx(
+        hist[-1]["train/cls"] + hist[-1]["train/reg"] + sharing_term, rel=1e-4
+    )
     assert hist[-1]["train/loss"] < 0.5 * hist[0]["train/loss"]
     # the default monitor is the validation loss; the weights in hand are the best epoch's
     assert result.best_score == pytest.approx(min(h["val/loss"] for h in hist))
     pred = outputs(result.model, val)
     acc = (pred["cls"].argmax(1) == val.targets["cls"]).float().mean().item()
     mse = ((pred["reg"][:, 0] - val.targets["reg"]) ** 2).mean().item()
-    assert acc > 0.8 and mse < 0.25 * val.targets["reg"].var().item()  # chance is 1/3; predicting the mean gives the variance
+    assert (
+        acc > 0.8 and mse < 0.25 * val.targets["reg"].var().item()
+    )  # chance is 1/3; predicting the mean gives the variance
     # save / load: the config round-trips and the reloaded model predicts exactly the same
     model, meta = load_model_dir(tmp_path / "m")
-    assert from_dict(ModelConfig, meta["model"]) == mc and json.loads((tmp_path / "m" / "config.json").read_text())["model"]["sharing"] == sharing
+    assert (
+        from_dict(ModelConfig, meta["model"]) == mc
+        and json.loads((tmp_path / "m" / "config.json").read_text())["model"]["sharing"] == sharing
+    )
     again = outputs(model, val)
     assert all(torch.equal(pred[t], again[t]) for t in TASKS)
-    assert sorted(load_objectives(tmp_path / "m")) == (["cls", "reg"] if sharing == "hard" else ["cls", "reg", "sharing"])
+    assert sorted(load_objectives(tmp_path / "m")) == (
+        ["cls", "reg"] if sharing == "hard" else ["cls", "reg", "sharing"]
+    )
     assert "tasks=['cls', 'reg']" in (tmp_path / "m" / "summary.txt").read_text()
     # batched evaluation: one Predictions per task, equal to the direct forward pass, with task metrics
     per_task = predict_tasks(model, val, batch_size=50)
@@ -103,7 +124,9 @@ def test_task_weights_set_what_is_learned_and_monitor_picks_a_task_metric():
         mc, tc = cfgs(tasks, max_epochs=4, monitor="cls/accuracy")
         runs[name] = result = fit(mc, tc, train, val)
         row = result.history[-1]
-        assert row["train/loss"] == pytest.approx(weights["cls"] * row["train/cls"] + weights["reg"] * row["train/reg"], rel=1e-4)
+        assert row["train/loss"] == pytest.approx(
+            weights["cls"] * row["train/cls"] + weights["reg"] * row["train/reg"], rel=1e-4
+        )
         assert result.best_score == pytest.approx(max(h["val/cls/accuracy"] for h in result.history))
     a, b = runs["cls_only"].history[-1], runs["reg_heavy"].history[-1]
     assert a["val/reg/mse"] > 3 * b["val/reg/mse"]  # with weight 0 the regression head is never trained
@@ -128,7 +151,10 @@ def test_bad_model_configs_are_refused_in_one_sentence(tasks, extra, message):
 @pytest.mark.parametrize(
     "train, message",
     [
-        ({"monitor": "cls/mae"}, r"TrainConfig.monitor 'cls/mae' is not logged by this multi-task model; use one of \['loss', 'cls', 'reg', 'cls/accuracy'"),
+        (
+            {"monitor": "cls/mae"},
+            r"TrainConfig.monitor 'cls/mae' is not logged by this multi-task model; use one of \['loss', 'cls', 'reg', 'cls/accuracy'",
+        ),
         ({"objectives": {"task": {"objective": "cross_entropy"}}}, r"cannot be combined with ModelConfig.tasks"),
     ],
 )
@@ -153,12 +179,16 @@ def test_batches_without_a_target_per_task_are_refused():
 
 @pytest.mark.parametrize("sharing", ["hard", "soft"])
 def test_missing_modality_options_reach_every_trunk(sharing):
-    cfg = ModelConfig(encoders=ENC, tasks=TASKS, sharing=sharing, missing_token=True, modality_dropout=0.3, sharing_weight=0.5)
+    cfg = ModelConfig(
+        encoders=ENC, tasks=TASKS, sharing=sharing, missing_token=True, modality_dropout=0.3, sharing_weight=0.5
+    )
     model = build_model(cfg)
     trunks = [model.trunk] if sharing == "hard" else list(model.trunks.values())
     assert all(t.missing_tokens is not None for t in trunks)
     assert model.heads["cls"].out_dim == 3 and model.heads["reg"].out_dim == 1  # regression defaults to one output
     if sharing == "soft":
-        assert model.modality_dropout is not None and model.penalty_weight == 0.5 and model.sharing_penalty().item() == 0.0
+        assert (
+            model.modality_dropout is not None and model.penalty_weight == 0.5 and model.sharing_penalty().item() == 0.0
+        )
     else:
         assert model.trunk.modality_dropout is not None

@@ -21,14 +21,33 @@ class BenchmarkInfo:
 
 
 BENCHMARKS: dict[str, BenchmarkInfo] = {
-    "avmnist": BenchmarkInfo("mmfuse.benchmarks.avmnist", "every fusion + 2 unimodal baselines on AV-MNIST (55k / 5k / 10k)"),
-    "avmnist_retrieval": BenchmarkInfo("mmfuse.benchmarks.avmnist_retrieval", "audio <-> image retrieval on AV-MNIST: CCA, deep CCA, InfoNCE, margin, subspace"),
-    "avmnist_robustness": BenchmarkInfo("mmfuse.benchmarks.avmnist_robustness", "every fusion with and without modality dropout, missing-rate and noise sweeps",
-                                        options=("dropout",)),
-    "avmnist_vae": BenchmarkInfo("mmfuse.benchmarks.avmnist_vae", "product-of-experts VAE generating images from audio"),
-    "handwritten": BenchmarkInfo("mmfuse.benchmarks.handwritten", "every fusion + each single view on the 6-view Handwritten set"),
-    "handwritten_cca": BenchmarkInfo("mmfuse.benchmarks.handwritten_cca", "multi-view CCA embeddings + a linear classifier on Handwritten"),
+    "avmnist": BenchmarkInfo(
+        "mmfuse.benchmarks.avmnist", "every fusion + 2 unimodal baselines on AV-MNIST (55k / 5k / 10k)"
+    ),
+    "avmnist_retrieval": BenchmarkInfo(
+        "mmfuse.benchmarks.avmnist_retrieval",
+        "audio <-> image retrieval on AV-MNIST: CCA, deep CCA, InfoNCE, margin, subspace",
+    ),
+    "avmnist_robustness": BenchmarkInfo(
+        "mmfuse.benchmarks.avmnist_robustness",
+        "every fusion with and without modality dropout, missing-rate and noise sweeps",
+        options=("dropout",),
+    ),
+    "avmnist_vae": BenchmarkInfo(
+        "mmfuse.benchmarks.avmnist_vae", "product-of-experts VAE generating images from audio"
+    ),
+    "handwritten": BenchmarkInfo(
+        "mmfuse.benchmarks.handwritten", "every fusion + each single view on the 6-view Handwritten set"
+    ),
+    "handwritten_cca": BenchmarkInfo(
+        "mmfuse.benchmarks.handwritten_cca", "multi-view CCA embeddings + a linear classifier on Handwritten"
+    ),
     "mosi": BenchmarkInfo("mmfuse.benchmarks.mosi", "CMU-MOSI sentiment regression, standard folds, six metrics"),
-    "trust": BenchmarkInfo("mmfuse.benchmarks.trust", "calibration, uncertainty, evidential fusion and Shapley values on Handwritten, 3 seeds"),
-    "trust_avmnist": BenchmarkInfo("mmfuse.benchmarks.trust_avmnist", "the trust benchmark on the AV-MNIST 10k subset, 3 seeds"),
+    "trust": BenchmarkInfo(
+        "mmfuse.benchmarks.trust",
+        "calibration, uncertainty, evidential fusion and Shapley values on Handwritten, 3 seeds",
+    ),
+    "trust_avmnist": BenchmarkInfo(
+        "mmfuse.benchmarks.trust_avmnist", "the trust benchmark on the AV-MNIST 10k subset, 3 seeds"
+    ),
 }

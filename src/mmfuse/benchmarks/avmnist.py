@@ -16,8 +16,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mmfuse.evaluation.leaderboard import Method, format_table, run_leaderboard
 from mmfuse.config import TrainConfig
+from mmfuse.evaluation.leaderboard import Method, format_table, run_leaderboard
 from mmfuse.registry import FUSIONS
 
 QUICK = {"n_train": 3000, "n_val": 1000, "n_test": 2000}
@@ -36,7 +36,14 @@ def protocol_text() -> str:
 
 def avmnist_methods(fusions: list[str] | None = None, baselines: bool = True) -> list[Method]:
     """Unimodal baselines first, then one entry per fusion method (default: every registered one)."""
-    methods = [Method("image_only", "concat", ["image"], kind="unimodal"), Method("audio_only", "concat", ["audio"], kind="unimodal")] if baselines else []
+    methods = (
+        [
+            Method("image_only", "concat", ["image"], kind="unimodal"),
+            Method("audio_only", "concat", ["audio"], kind="unimodal"),
+        ]
+        if baselines
+        else []
+    )
     return methods + [Method(name, name) for name in (fusions or FUSIONS.list())]
 
 
@@ -56,7 +63,13 @@ def benchmark(
     options = {**DATA, **(QUICK if quick else {}), **(data_options or {})}
     splits = load_avmnist(data_dir=data_dir, seed=seed, **options)
     cfg = train_cfg or TrainConfig(**DEFAULTS["quick" if quick else "full"], seed=seed)
-    rows = run_leaderboard(splits, avmnist_methods(fusions), cfg, out_dir, extra={"data_options": options, "seed": seed, "protocol": protocol_text()})
+    rows = run_leaderboard(
+        splits,
+        avmnist_methods(fusions),
+        cfg,
+        out_dir,
+        extra={"data_options": options, "seed": seed, "protocol": protocol_text()},
+    )
     print(format_table(rows))
     if out_dir is not None:
         page = write_report(build_results_report(out_dir, splits=splits), Path(out_dir) / "report.html")

@@ -34,10 +34,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from mmfuse.files import write_into
 from mmfuse.config import ModelConfig, TrainConfig
 from mmfuse.errors import ConfigError
-from mmfuse.retrieval import POST_CCA_MAX_FIT, dataset_labels, embed, post_hoc_cca, random_ranking_metrics, retrieval_metrics
+from mmfuse.files import write_into
+from mmfuse.retrieval import (
+    POST_CCA_MAX_FIT,
+    dataset_labels,
+    embed,
+    post_hoc_cca,
+    random_ranking_metrics,
+    retrieval_metrics,
+)
 
 QUICK = {"n_train": 3000, "n_val": 1000, "n_test": 2000}
 DATA = {"audio_format": "logmel"}
@@ -51,7 +58,9 @@ OBJECTIVES = {
     "contrastive_margin": {"margin": {"objective": "contrastive_margin", "positive": "label"}},
     "subspace": {"task": {"objective": "cross_entropy"}, "subspace": {"objective": "subspace", "k": 16, "weight": 0.1}},
 }
-METHODS = tuple(OBJECTIVES)  # the names `--fusions` selects here; benchmark() refuses others (so the CLI skips its fusion-name check)
+METHODS = tuple(
+    OBJECTIVES
+)  # the names `--fusions` selects here; benchmark() refuses others (so the CLI skips its fusion-name check)
 CCA_COMPONENTS = 9  # classes - 1; for the raw-view CCA and for deep CCA's post-hoc linear CCA
 
 
@@ -77,7 +86,9 @@ def raw_views(dataset: Any, batch_size: int = 512) -> tuple[np.ndarray, np.ndarr
     return np.concatenate(img), np.concatenate(aud)
 
 
-def score(q_img: np.ndarray, g_aud: np.ndarray, q_aud: np.ndarray, g_img: np.ndarray, labels: np.ndarray, n_queries: int) -> dict[str, Any]:
+def score(
+    q_img: np.ndarray, g_aud: np.ndarray, q_aud: np.ndarray, g_img: np.ndarray, labels: np.ndarray, n_queries: int
+) -> dict[str, Any]:
     """Both directions, queries = the first ``n_queries`` test samples, gallery = all of the other modality."""
     ql = labels[:n_queries]
     return {
@@ -86,9 +97,16 @@ def score(q_img: np.ndarray, g_aud: np.ndarray, q_aud: np.ndarray, g_img: np.nda
     }
 
 
-def benchmark(out_dir: str | Path | None = "results/avmnist_retrieval", data_dir: str | Path | None = None, quick: bool = False,
-              fusions: list[str] | None = None, train_cfg: TrainConfig | None = None, seed: int = 0, n_queries: int = 2000,
-              data_options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def benchmark(
+    out_dir: str | Path | None = "results/avmnist_retrieval",
+    data_dir: str | Path | None = None,
+    quick: bool = False,
+    fusions: list[str] | None = None,
+    train_cfg: TrainConfig | None = None,
+    seed: int = 0,
+    n_queries: int = 2000,
+    data_options: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     """Train each representation method, evaluate retrieval both ways, print and write the table.
 
     ``fusions`` names the trained methods to run (default: all of :data:`OBJECTIVES`); ``data_options``
@@ -96,7 +114,9 @@ def benchmark(out_dir: str | Path | None = "results/avmnist_retrieval", data_dir
     """
     unknown = sorted(set(fusions or ()) - set(METHODS))
     if unknown:
-        raise ConfigError(f"Unknown method(s) {', '.join(map(repr, unknown))} of benchmark 'avmnist_retrieval'; valid names: {', '.join(METHODS)}.")
+        raise ConfigError(
+            f"Unknown method(s) {', '.join(map(repr, unknown))} of benchmark 'avmnist_retrieval'; valid names: {', '.join(METHODS)}."
+        )
     from mmfuse.data.avmnist import load_avmnist
     from mmfuse.representation.cca import CCA
     from mmfuse.training.fit import fit
@@ -110,7 +130,9 @@ def benchmark(out_dir: str | Path | None = "results/avmnist_retrieval", data_dir
 
     def add(method: str, metrics: dict[str, Any], seconds: float, zero_rows: float = 0.0) -> None:
         for direction, m in metrics.items():
-            rows.append({"method": method, "direction": direction, **m, "train_time_s": seconds, "zero_rows": zero_rows})
+            rows.append(
+                {"method": method, "direction": direction, **m, "train_time_s": seconds, "zero_rows": zero_rows}
+            )
         print(f"{method:20s} " + "  ".join(f"{d}: mAP={m['mAP']:.3f} R@1={m['R@1']:.3f}" for d, m in metrics.items()))
 
     ql = labels[:n_queries]
@@ -131,7 +153,15 @@ def benchmark(out_dir: str | Path | None = "results/avmnist_retrieval", data_dir
         mc = ModelConfig(encoders=enc, num_outputs=10, fusion="concat", hidden=32)
         tc = TrainConfig(**{**cfg.to_dict(), "objectives": objectives, "monitor": "loss"})
         model_dir = None if out_dir is None else Path(out_dir) / "models" / method
-        result = fit(mc, tc, splits.train, splits.val, out_dir=model_dir, extra_meta={"dataset": "avmnist", "data_options": options, "method": method}, overwrite=True)
+        result = fit(
+            mc,
+            tc,
+            splits.train,
+            splits.val,
+            out_dir=model_dir,
+            extra_meta={"dataset": "avmnist", "data_options": options, "method": method},
+            overwrite=True,
+        )
         objs = dict(result.task.objectives.items())
         zi = embed(result.model, splits.test, "image", objs)
         za = embed(result.model, splits.test, "audio", objs)
@@ -142,7 +172,15 @@ def benchmark(out_dir: str | Path | None = "results/avmnist_retrieval", data_dir
         add(method, score(zi, za, za, zi, labels, n_queries), result.train_time_s, zero_rows)
 
     if out_dir is not None:
-        payload = {"dataset": "avmnist", "quick": quick, "data_options": options, "seed": seed, "n_queries": n_queries, "gallery": len(labels), "rows": rows}
+        payload = {
+            "dataset": "avmnist",
+            "quick": quick,
+            "data_options": options,
+            "seed": seed,
+            "n_queries": n_queries,
+            "gallery": len(labels),
+            "rows": rows,
+        }
         write_rows(Path(out_dir), payload)
     return rows
 

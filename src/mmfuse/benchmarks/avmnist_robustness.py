@@ -25,11 +25,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mmfuse.files import write_into
-from mmfuse.evaluation.leaderboard import Method, format_table, run_leaderboard, write_results
 from mmfuse.config import TrainConfig
 from mmfuse.data.base import Splits
-from mmfuse.evaluation.robustness import RobustnessResult, evaluate_robustness, format_removal_table, restrict_splits, robustness_summary
+from mmfuse.evaluation.leaderboard import Method, format_table, run_leaderboard, write_results
+from mmfuse.evaluation.robustness import (
+    RobustnessResult,
+    evaluate_robustness,
+    format_removal_table,
+    restrict_splits,
+    robustness_summary,
+)
+from mmfuse.files import write_into
 from mmfuse.registry import FUSIONS
 
 QUICK = {"n_train": 3000, "n_val": 1000, "n_test": 1000}  # --quick subset: ~25 passes over the test set per model
@@ -44,7 +50,10 @@ SUFFIX = "+moddrop"
 REFERENCE = "late_mean"  # MultiBench's late-fusion reference of effective robustness
 SWEEPS = {
     "quick": {"missing_rates": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0], "noise_levels": [0.0, 0.5, 1.0, 2.0, 4.0]},
-    "full": {"missing_rates": [round(0.1 * i, 1) for i in range(11)], "noise_levels": [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0]},
+    "full": {
+        "missing_rates": [round(0.1 * i, 1) for i in range(11)],
+        "noise_levels": [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0],
+    },
 }
 DEFAULTS = {
     "quick": {"max_epochs": 5, "batch_size": 128, "patience": 2, "progress_bar": False},
@@ -54,13 +63,18 @@ DEFAULTS = {
 
 def robustness_methods(fusions: list[str], dropout: float = DROPOUT) -> list[Method]:
     """Unimodal baselines, then each fusion plain and with modality dropout."""
-    methods = [Method("image_only", "concat", ["image"], kind="unimodal"), Method("audio_only", "concat", ["audio"], kind="unimodal")]
+    methods = [
+        Method("image_only", "concat", ["image"], kind="unimodal"),
+        Method("audio_only", "concat", ["audio"], kind="unimodal"),
+    ]
     for f in fusions:
         methods += [Method(f, f), Method(f"{f}{SUFFIX}", f, model_overrides={"modality_dropout": dropout})]
     return methods
 
 
-def train_all(splits: Splits, methods: list[Method], cfg: TrainConfig, out: Path, log: Any = print) -> list[dict[str, Any]]:
+def train_all(
+    splits: Splits, methods: list[Method], cfg: TrainConfig, out: Path, log: Any = print
+) -> list[dict[str, Any]]:
     """Train every method (unimodal ones on their modalities only) and write the joint leaderboard."""
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
@@ -96,11 +110,21 @@ def comparison_rows(results: dict[str, RobustnessResult], metric: str) -> list[d
 def _write_figures(results: dict[str, RobustnessResult], out: Path, metric: str) -> None:
     from mmfuse.evaluation import _plots
 
-    figs = {"missing_rate.png": _plots.curves({n: (r.missing_rate.levels, r.missing_rate.values(metric)) for n, r in results.items()},
-                                               "fraction of samples missing one modality", metric, "AV-MNIST: missing-rate sweep (dashed = plain, solid = moddrop)")}
+    figs = {
+        "missing_rate.png": _plots.curves(
+            {n: (r.missing_rate.levels, r.missing_rate.values(metric)) for n, r in results.items()},
+            "fraction of samples missing one modality",
+            metric,
+            "AV-MNIST: missing-rate sweep (dashed = plain, solid = moddrop)",
+        )
+    }
     for m in ("image", "audio"):
-        figs[f"noise_{m}.png"] = _plots.curves({n: (r.noise[m].levels, r.noise[m].values(metric)) for n, r in results.items() if m in r.noise},
-                                                f"noise level (x per-feature std of {m})", metric, f"AV-MNIST: Gaussian noise on {m}")
+        figs[f"noise_{m}.png"] = _plots.curves(
+            {n: (r.noise[m].levels, r.noise[m].values(metric)) for n, r in results.items() if m in r.noise},
+            f"noise level (x per-feature std of {m})",
+            metric,
+            f"AV-MNIST: Gaussian noise on {m}",
+        )
     write_into(out, figs)
 
 
@@ -133,26 +157,50 @@ def benchmark(
         if "error" in row:
             continue
         model, _ = load_model_dir(out / "models" / row["method"])
-        results[row["method"]] = evaluate_robustness(model, splits.test, "classification", sweep["missing_rates"], sweep["noise_levels"], seed=seed)
+        results[row["method"]] = evaluate_robustness(
+            model, splits.test, "classification", sweep["missing_rates"], sweep["noise_levels"], seed=seed
+        )
         print(f"robustness of {row['method']}: done ({time.perf_counter() - t0:.0f} s)")
     metric = "accuracy"
-    reference = REFERENCE if REFERENCE in results else next((n for n in results if not n.endswith(SUFFIX) and results[n].removal), next(iter(results)))
+    reference = (
+        REFERENCE
+        if REFERENCE in results
+        else next((n for n in results if not n.endswith(SUFFIX) and results[n].removal), next(iter(results)))
+    )
     summary = {"missing_rate": robustness_summary({n: r.missing_rate for n, r in results.items()}, metric, reference)}
     for m in ("image", "audio"):
-        summary[f"noise_{m}"] = robustness_summary({n: r.noise[m] for n, r in results.items() if m in r.noise}, metric, reference if m in results[reference].noise else next(n for n, r in results.items() if m in r.noise))
+        summary[f"noise_{m}"] = robustness_summary(
+            {n: r.noise[m] for n, r in results.items() if m in r.noise},
+            metric,
+            reference if m in results[reference].noise else next(n for n, r in results.items() if m in r.noise),
+        )
     comparison = comparison_rows(results, metric)
-    payload = {"dataset": "avmnist", "data_options": options, "dropout": dropout, "reference": reference, "sweeps": sweep, "seed": seed,
-               "robustness_time_s": time.perf_counter() - t0, "comparison": comparison, "summary": summary, "methods": {n: r.to_dict() for n, r in results.items()}}
+    payload = {
+        "dataset": "avmnist",
+        "data_options": options,
+        "dropout": dropout,
+        "reference": reference,
+        "sweeps": sweep,
+        "seed": seed,
+        "robustness_time_s": time.perf_counter() - t0,
+        "comparison": comparison,
+        "summary": summary,
+        "methods": {n: r.to_dict() for n, r in results.items()},
+    }
     results_json = json.loads((out / "results.json").read_text())
     results_json["data_options"] = options  # lets `mmfuse report` reload the same test subset
-    write_into(out, {"robustness.json": json.dumps(payload, indent=1), "results.json": json.dumps(results_json, indent=2)})
+    write_into(
+        out, {"robustness.json": json.dumps(payload, indent=1), "results.json": json.dumps(results_json, indent=2)}
+    )
     _write_figures(results, out, metric)
     print()
     print(format_removal_table(results))
     print(f"\nmodality dropout p={dropout}: accuracy with all / without image / without audio (plain -> moddrop)")
     for c in comparison:
-        print(f"  {c['fusion']:<20} all {c['plain_all']:.3f}->{c['moddrop_all']:.3f}   no image {c['plain_no_image']:.3f}->{c['moddrop_no_image']:.3f}"
-              f"   no audio {c['plain_no_audio']:.3f}->{c['moddrop_no_audio']:.3f}")
+        print(
+            f"  {c['fusion']:<20} all {c['plain_all']:.3f}->{c['moddrop_all']:.3f}   no image {c['plain_no_image']:.3f}->{c['moddrop_no_image']:.3f}"
+            f"   no audio {c['plain_no_audio']:.3f}->{c['moddrop_no_audio']:.3f}"
+        )
     for n in ("image_only", "audio_only"):
         if n in results:
             print(f"  {n:<20} {results[n].clean[metric]:.3f}")

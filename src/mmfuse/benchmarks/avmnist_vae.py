@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from mmfuse.files import figure_png, write_into
 from mmfuse.config import ModelConfig, TrainConfig
+from mmfuse.files import figure_png, write_into
 
 QUICK = {"n_train": 3000, "n_val": 1000, "n_test": 2000}
 FULL = {"n_train": 20000}
@@ -51,7 +51,9 @@ def train_vae(views: dict[str, torch.Tensor], cfg: TrainConfig, latent: int = 32
 
     torch.manual_seed(cfg.seed)
     dims = {m: v.shape[1] for m, v in views.items()}
-    vae = MultimodalVAE.from_dims(dims, latent=latent, hidden=(512, 256), likelihoods={"image": "bernoulli", "audio": "gaussian"})
+    vae = MultimodalVAE.from_dims(
+        dims, latent=latent, hidden=(512, 256), likelihoods={"image": "bernoulli", "audio": "gaussian"}
+    )
     opt = torch.optim.Adam(vae.parameters(), lr=cfg.lr)
     n = len(views["image"])
     g = torch.Generator().manual_seed(cfg.seed)
@@ -93,9 +95,15 @@ def save_grid(images: np.ndarray, labels: np.ndarray, path: Path, per_digit: int
     write_into(path.parent, {path.name: png})
 
 
-def benchmark(out_dir: str | Path | None = "results/avmnist_vae", data_dir: str | Path | None = None, quick: bool = False,
-              fusions: list[str] | None = None, train_cfg: TrainConfig | None = None, seed: int = 0,
-              data_options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def benchmark(
+    out_dir: str | Path | None = "results/avmnist_vae",
+    data_dir: str | Path | None = None,
+    quick: bool = False,
+    fusions: list[str] | None = None,
+    train_cfg: TrainConfig | None = None,
+    seed: int = 0,
+    data_options: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     """Train the MVAE and the image classifier, generate images from audio, print and write the results.
 
     ``fusions`` is unused; ``data_options`` override the loader options (after :data:`DATA` and
@@ -115,8 +123,21 @@ def benchmark(out_dir: str | Path | None = "results/avmnist_vae", data_dir: str 
     vae_time = time.perf_counter() - t0
 
     clf_cfg = ModelConfig(encoders={"image": {"name": "cnn", "in_channels": 1}}, num_outputs=10, fusion="concat")
-    clf = fit(clf_cfg, TrainConfig(max_epochs=CLASSIFIER_EPOCHS["quick" if quick else "full"], batch_size=128, patience=2, seed=seed, progress_bar=False), splits.train, splits.val).model
-    labels = test_views_labels = np.concatenate([b["target"].numpy() for b in torch.utils.data.DataLoader(splits.test, batch_size=1024)])
+    clf = fit(
+        clf_cfg,
+        TrainConfig(
+            max_epochs=CLASSIFIER_EPOCHS["quick" if quick else "full"],
+            batch_size=128,
+            patience=2,
+            seed=seed,
+            progress_bar=False,
+        ),
+        splits.train,
+        splits.val,
+    ).model
+    labels = test_views_labels = np.concatenate(
+        [b["target"].numpy() for b in torch.utils.data.DataLoader(splits.test, batch_size=1024)]
+    )
 
     def accuracy(images: torch.Tensor) -> float:
         ds = TensorMultimodalDataset({"image": images.reshape(-1, 1, 28, 28).numpy()}, test_views_labels)
@@ -138,6 +159,14 @@ def benchmark(out_dir: str | Path | None = "results/avmnist_vae", data_dir: str 
     if out_dir is not None:
         out = Path(out_dir)
         save_grid(from_audio.numpy(), labels, out / "generated_from_audio.png")
-        payload = {"rows": rows, "vae_train_time_s": vae_time, "neg_elbo_per_epoch": curve, "n_train": len(splits.train), "n_test": len(labels), "data_options": options, "seed": seed}
+        payload = {
+            "rows": rows,
+            "vae_train_time_s": vae_time,
+            "neg_elbo_per_epoch": curve,
+            "n_train": len(splits.train),
+            "n_test": len(labels),
+            "data_options": options,
+            "seed": seed,
+        }
         write_into(out, {"results.json": json.dumps(payload, indent=2)})
     return rows

@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mmfuse.files import write_into
 from mmfuse.benchmarks.avmnist_robustness import train_all
-from mmfuse.evaluation.leaderboard import Method, format_table
 from mmfuse.config import TrainConfig
+from mmfuse.evaluation.leaderboard import Method, format_table
+from mmfuse.files import write_into
 from mmfuse.registry import FUSIONS
 
 DEFAULTS = {
@@ -59,11 +59,17 @@ def benchmark(
     for row in rows:
         if "error" not in row and row["kind"] != "unimodal":
             model, _ = load_model_dir(out / "models" / row["method"])
-            results[row["method"]] = evaluate_robustness(model, splits.test, "classification", MISSING_RATES, noise_levels=[0.0, 0.5, 1.0, 2.0], seed=seed)
+            results[row["method"]] = evaluate_robustness(
+                model, splits.test, "classification", MISSING_RATES, noise_levels=[0.0, 0.5, 1.0, 2.0], seed=seed
+            )
     if results:
         print(format_removal_table(results))
         reference = "late_mean" if "late_mean" in results else next(iter(results))
-        payload = {"reference": reference, "robustness_time_s": time.perf_counter() - t0, "methods": {n: r.to_dict() for n, r in results.items()}}
+        payload = {
+            "reference": reference,
+            "robustness_time_s": time.perf_counter() - t0,
+            "methods": {n: r.to_dict() for n, r in results.items()},
+        }
         write_into(out, {"robustness.json": json.dumps(payload, indent=1)})
     write_report(build_results_report(out, splits=splits), out / "report.html")
     return rows

@@ -40,12 +40,17 @@ COMPONENTS = (9, 16, 32)  # embedding sizes; 9 = classes - 1, the rank of the be
 RIDGE = 1e-2  # covariance ridge c added to each standardised view's covariance
 
 
-def linear_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> dict[str, float]:
+def linear_accuracy(
+    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray
+) -> dict[str, float]:
     """Test accuracy and macro-F1 of standardised multinomial logistic regression fitted on ``train_x``."""
     from sklearn.metrics import f1_score
 
     pred = _classifier().fit(train_x, train_y).predict(test_x)
-    return {"test_accuracy": float((pred == test_y).mean()), "test_macro_f1": float(f1_score(test_y, pred, average="macro"))}
+    return {
+        "test_accuracy": float((pred == test_y).mean()),
+        "test_macro_f1": float(f1_score(test_y, pred, average="macro")),
+    }
 
 
 def _classifier() -> Any:
@@ -56,7 +61,9 @@ def _classifier() -> Any:
     return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=5000))
 
 
-def standardised_views(data_dir: str | Path | None = None) -> tuple[dict[str, dict[str, np.ndarray]], np.ndarray, np.ndarray]:
+def standardised_views(
+    data_dir: str | Path | None = None,
+) -> tuple[dict[str, dict[str, np.ndarray]], np.ndarray, np.ndarray]:
     """``({"train" | "test": {view: (N, d)}}, y_train (1600,), y_test (400,))`` with training statistics."""
     from mmfuse.data.handwritten import VIEWS, read_handwritten
 
@@ -70,7 +77,9 @@ def standardised_views(data_dir: str | Path | None = None) -> tuple[dict[str, di
     return out, raw["train"]["label"], raw["test"]["label"]
 
 
-def best_views(train: dict[str, np.ndarray], y: np.ndarray, seed: int, n: int = 2) -> tuple[list[str], dict[str, float]]:
+def best_views(
+    train: dict[str, np.ndarray], y: np.ndarray, seed: int, n: int = 2
+) -> tuple[list[str], dict[str, float]]:
     """The ``n`` views with the best 5-fold cross-validated single-view accuracy on the training set."""
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
@@ -104,11 +113,27 @@ def benchmark(
     def add(method: str, kind: str, used: list[str], train_x: np.ndarray, test_x: np.ndarray, seconds: float) -> None:
         t0 = time.perf_counter()
         scores = linear_accuracy(train_x, y_tr, test_x, y_te)
-        rows.append({"method": method, "kind": kind, "views": "+".join(used), "dims": int(train_x.shape[1]), **scores, "fit_time_s": seconds + time.perf_counter() - t0})
+        rows.append(
+            {
+                "method": method,
+                "kind": kind,
+                "views": "+".join(used),
+                "dims": int(train_x.shape[1]),
+                **scores,
+                "fit_time_s": seconds + time.perf_counter() - t0,
+            }
+        )
 
     for v in views:
         add(f"{v}_only", "unimodal", [v], data["train"][v], data["test"][v], 0.0)
-    add("concat_all", "concat", views, np.hstack([data["train"][v] for v in views]), np.hstack([data["test"][v] for v in views]), 0.0)
+    add(
+        "concat_all",
+        "concat",
+        views,
+        np.hstack([data["train"][v] for v in views]),
+        np.hstack([data["test"][v] for v in views]),
+        0.0,
+    )
 
     n = len(y_tr)
     for k in COMPONENTS:
@@ -157,7 +182,10 @@ def benchmark(
 def format_rows(rows: list[dict[str, Any]]) -> str:
     """Plain-text table, best test accuracy first."""
     cols = ["method", "kind", "views", "dims", "test_accuracy", "test_macro_f1", "fit_time_s"]
-    cells = [[f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c]) for c in cols] for r in sorted(rows, key=lambda r: -r["test_accuracy"])]
+    cells = [
+        [f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c]) for c in cols]
+        for r in sorted(rows, key=lambda r: -r["test_accuracy"])
+    ]
     widths = [max(len(c), *(len(x[i]) for x in cells)) for i, c in enumerate(cols)]
     line = "  ".join(c.ljust(w) for c, w in zip(cols, widths))
     return "\n".join([line, "-" * len(line)] + ["  ".join(x.ljust(w) for x, w in zip(r, widths)) for r in cells])

@@ -28,11 +28,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mmfuse.files import write_into
-from mmfuse.evaluation.leaderboard import Method
 from mmfuse.benchmarks.avmnist_robustness import train_all
 from mmfuse.config import TrainConfig
+from mmfuse.evaluation.leaderboard import Method
 from mmfuse.evaluation.sentiment import format_sentiment_row, sentiment_metrics
+from mmfuse.files import write_into
 from mmfuse.registry import FUSIONS
 
 DEFAULTS = {
@@ -41,13 +41,47 @@ DEFAULTS = {
 }
 # MISA (Hazarika et al. 2020), Table 2, CMU-MOSI; None = not reported. Acc/F1 in percent.
 PUBLISHED: dict[str, dict[str, float | None]] = {
-    "TFN (B) [Zadeh et al. 2017, as re-run in MISA]": {"acc2_has0": None, "acc2_non0": 80.8, "f1_has0": None, "f1_non0": 80.7, "acc7": 34.9, "mae": 0.901, "corr": 0.698},
-    "LMF (B) [Liu et al. 2018, as re-run in MISA]": {"acc2_has0": None, "acc2_non0": 82.5, "f1_has0": None, "f1_non0": 82.4, "acc7": 33.2, "mae": 0.917, "corr": 0.695},
-    "MulT [Tsai et al. 2019]": {"acc2_has0": None, "acc2_non0": 83.0, "f1_has0": None, "f1_non0": 82.8, "acc7": 40.0, "mae": 0.871, "corr": 0.698},
-    "MISA (B) [Hazarika et al. 2020]": {"acc2_has0": 81.8, "acc2_non0": 83.4, "f1_has0": 81.7, "f1_non0": 83.6, "acc7": 42.3, "mae": 0.783, "corr": 0.761},
+    "TFN (B) [Zadeh et al. 2017, as re-run in MISA]": {
+        "acc2_has0": None,
+        "acc2_non0": 80.8,
+        "f1_has0": None,
+        "f1_non0": 80.7,
+        "acc7": 34.9,
+        "mae": 0.901,
+        "corr": 0.698,
+    },
+    "LMF (B) [Liu et al. 2018, as re-run in MISA]": {
+        "acc2_has0": None,
+        "acc2_non0": 82.5,
+        "f1_has0": None,
+        "f1_non0": 82.4,
+        "acc7": 33.2,
+        "mae": 0.917,
+        "corr": 0.695,
+    },
+    "MulT [Tsai et al. 2019]": {
+        "acc2_has0": None,
+        "acc2_non0": 83.0,
+        "f1_has0": None,
+        "f1_non0": 82.8,
+        "acc7": 40.0,
+        "mae": 0.871,
+        "corr": 0.698,
+    },
+    "MISA (B) [Hazarika et al. 2020]": {
+        "acc2_has0": 81.8,
+        "acc2_non0": 83.4,
+        "f1_has0": 81.7,
+        "f1_non0": 83.6,
+        "acc7": 42.3,
+        "mae": 0.783,
+        "corr": 0.761,
+    },
 }
-PROTOCOL = ("CMU-MOSI standard folds (1284/229/686 segments, 52/10/31 videos); text = frozen MiniLM (all-MiniLM-L6-v2) embeddings of the raw "
-            "transcripts, not BERT; audio = 73-d openSMILE features; model chosen by validation MAE; published rows from MISA (ACM MM 2020) Table 2.")
+PROTOCOL = (
+    "CMU-MOSI standard folds (1284/229/686 segments, 52/10/31 videos); text = frozen MiniLM (all-MiniLM-L6-v2) embeddings of the raw "
+    "transcripts, not BERT; audio = 73-d openSMILE features; model chosen by validation MAE; published rows from MISA (ACM MM 2020) Table 2."
+)
 
 
 def published_rows() -> list[dict[str, Any]]:
@@ -81,10 +115,17 @@ def benchmark(
     out = Path(out_dir or "results/mosi")
     t0 = time.perf_counter()
     modalities = ("transcript", "audio", "video") if with_video else ("transcript", "audio")
-    splits = load_mosi(data_dir, protocol="standard", modalities=modalities, text_embedder=lambda texts: embed_texts(texts, progress=False))
+    splits = load_mosi(
+        data_dir,
+        protocol="standard",
+        modalities=modalities,
+        text_embedder=lambda texts: embed_texts(texts, progress=False),
+    )
     embed_s = time.perf_counter() - t0
     cfg = train_cfg or TrainConfig(**DEFAULTS["quick" if quick else "full"], seed=seed)
-    methods = [Method(f"{m}_only", "concat", [m], kind="unimodal") for m in modalities] + [Method(f, f) for f in (fusions or FUSIONS.list())]
+    methods = [Method(f"{m}_only", "concat", [m], kind="unimodal") for m in modalities] + [
+        Method(f, f) for f in (fusions or FUSIONS.list())
+    ]
     rows = train_all(splits, methods, cfg, out)
     for row in rows:
         if "error" in row:
@@ -97,14 +138,29 @@ def benchmark(
     header = f"{'method':<28} Acc-2 has0/non0  F1 has0/non0  Acc-7  MAE    Corr"
     print(header)
     for r in sorted(ok, key=lambda r: r["test_mae"]):
-        print(format_sentiment_row(r["method"] + (" *" if r is best else ""), {k[5:]: v for k, v in r.items() if k.startswith("test_")}))
+        print(
+            format_sentiment_row(
+                r["method"] + (" *" if r is best else ""), {k[5:]: v for k, v in r.items() if k.startswith("test_")}
+            )
+        )
     print("published (MISA, ACM MM 2020, Table 2):")
     for r in published_rows():
         print(format_sentiment_row(r["method"][:28], {k[5:]: v for k, v in r.items() if k.startswith("test_")}))
     print(f"* best mmfuse pipeline by validation MAE. {PROTOCOL}")
     payload = json.loads((out / "results.json").read_text())
-    payload.update({"rows": rows, "protocol": PROTOCOL, "reference_rows": published_rows(), "best_by_val": best["method"] if best else None,
-                    "embedding_time_s": embed_s, "features": {"transcript": "all-MiniLM-L6-v2 mean-pooled sentence embedding (384-d), frozen", "audio": "openSMILE 73-d (bc-LSTM release)"}})
+    payload.update(
+        {
+            "rows": rows,
+            "protocol": PROTOCOL,
+            "reference_rows": published_rows(),
+            "best_by_val": best["method"] if best else None,
+            "embedding_time_s": embed_s,
+            "features": {
+                "transcript": "all-MiniLM-L6-v2 mean-pooled sentence embedding (384-d), frozen",
+                "audio": "openSMILE 73-d (bc-LSTM release)",
+            },
+        }
+    )
     write_into(out, {"results.json": json.dumps(payload, indent=2)})
     write_report(build_results_report(out, splits=splits), out / "report.html")
     return rows

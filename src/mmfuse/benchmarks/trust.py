@@ -41,7 +41,9 @@ NOISE_LEVELS = (1.0, 3.0)
 AVMNIST_FUSIONS = ("concat", "gated", "modality_attention", "late_mean", "evidential")
 AVMNIST_SUBSET = {"n_train": 10_000, "n_val": 2_000, "n_test": 2_000}
 OVERRIDES = {"tensor": {"fusion_params": {"rank_dim": 4}}}  # six views: keep TFN's outer product at 5^6 entries
-PUBLISHED = {"handwritten": [{"method": "TMC (Han et al., ICLR 2021), published", "test_accuracy": 0.9851, "std": 0.0015}]}
+PUBLISHED = {
+    "handwritten": [{"method": "TMC (Han et al., ICLR 2021), published", "test_accuracy": 0.9851, "std": 0.0015}]
+}
 SHAPLEY_ROWS = 500
 
 
@@ -114,15 +116,26 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
-    cols = [("test_accuracy", "accuracy"), ("ece_raw", "ECE"), ("ece_scaled", "ECE (T)"), ("nll_raw", "NLL"), ("nll_scaled", "NLL (T)"),
-            ("brier_raw", "Brier"), ("acc_at_90", "acc@90%"), ("auroc_wrong", "AUROC wrong")]
+    cols = [
+        ("test_accuracy", "accuracy"),
+        ("ece_raw", "ECE"),
+        ("ece_scaled", "ECE (T)"),
+        ("nll_raw", "NLL"),
+        ("nll_scaled", "NLL (T)"),
+        ("brier_raw", "Brier"),
+        ("acc_at_90", "acc@90%"),
+        ("auroc_wrong", "AUROC wrong"),
+    ]
     cols += [(f"auroc_noise_{lv:g}", f"AUROC noise {lv:g}") for lv in NOISE_LEVELS]
     lines = [f"{'method':<20}" + "".join(f"{h:>17}" for _, h in cols)]
     for r in rows:
         if "error" in r:
             lines.append(f"{r['method']:<20} error: {r['error'][:100]}")
             continue
-        lines.append(f"{r['method']:<20}" + "".join(f"{r[k]:>9.4f} ± {r[k + '_std']:.4f}" if k in r else f"{'':>17}" for k, _ in cols))
+        lines.append(
+            f"{r['method']:<20}"
+            + "".join(f"{r[k]:>9.4f} ± {r[k + '_std']:.4f}" if k in r else f"{'':>17}" for k, _ in cols)
+        )
     return "\n".join(lines)
 
 
@@ -153,16 +166,34 @@ def benchmark(
     for s in seeds[:1] if quick else seeds:
         splits = _splits(dataset, data_dir, s, quick)
         for name in names:
-            cfg = ModelConfig(encoders=splits.spec.encoders, num_outputs=splits.spec.num_outputs, fusion=name, **OVERRIDES.get(name, {}))
+            cfg = ModelConfig(
+                encoders=splits.spec.encoders,
+                num_outputs=splits.spec.num_outputs,
+                fusion=name,
+                **OVERRIDES.get(name, {}),
+            )
             try:
                 t = time.perf_counter()
                 result = fit(cfg, dataclasses.replace(base, seed=s), splits.train, splits.val)
                 temperature = validation_temperature(result.model, splits.val)["temperature"]
-                row = {"method": name, "seed": s, "train_time_s": time.perf_counter() - t, **evaluate_trust(result.model, splits, temperature, s)}
+                row = {
+                    "method": name,
+                    "seed": s,
+                    "train_time_s": time.perf_counter() - t,
+                    **evaluate_trust(result.model, splits, temperature, s),
+                }
             except Exception as exc:  # noqa: BLE001 - recorded in the table
                 row = {"method": name, "seed": s, "error": f"{type(exc).__name__}: {exc}"}
             runs.append(row)
-            print(f"seed {s} {name:<20} " + (f"acc {row['test_accuracy']:.4f}  ECE {row['ece_raw']:.4f} -> {row['ece_scaled']:.4f}" if "error" not in row else row["error"]), flush=True)
+            print(
+                f"seed {s} {name:<20} "
+                + (
+                    f"acc {row['test_accuracy']:.4f}  ECE {row['ece_raw']:.4f} -> {row['ece_scaled']:.4f}"
+                    if "error" not in row
+                    else row["error"]
+                ),
+                flush=True,
+            )
     rows = summarise(runs)
     print(format_rows(rows))
     for ref in PUBLISHED.get(dataset, []):
@@ -172,7 +203,15 @@ def benchmark(
         if "shapley" in r:
             print(f"  {r['method']:<20} " + "  ".join(f"{m}={v:.4f}" for m, v in sorted(r["shapley"].items())))
     if out_dir is not None:
-        payload = {"dataset": dataset, "seeds": list(seeds[:1] if quick else seeds), "noise_levels": list(NOISE_LEVELS), "protocol": __doc__,
-                   "published": PUBLISHED.get(dataset, []), "rows": rows, "runs": runs, "total_time_s": time.perf_counter() - t0}
+        payload = {
+            "dataset": dataset,
+            "seeds": list(seeds[:1] if quick else seeds),
+            "noise_levels": list(NOISE_LEVELS),
+            "protocol": __doc__,
+            "published": PUBLISHED.get(dataset, []),
+            "rows": rows,
+            "runs": runs,
+            "total_time_s": time.perf_counter() - t0,
+        }
         write_into(Path(out_dir), {"results.json": json.dumps(payload, indent=2)})
     return rows

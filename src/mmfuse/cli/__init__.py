@@ -15,7 +15,9 @@ from mmfuse.errors import MmfuseError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mmfuse", description="Multimodal learning: fuse, train, evaluate and compare.")
+    parser = argparse.ArgumentParser(
+        prog="mmfuse", description="Multimodal learning: fuse, train, evaluate and compare."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
@@ -39,10 +41,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as exc:
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        print(f"mmfuse: error: {exc.strerror or exc}{where}; free space or fix the permission and run again (nothing half-written was kept).", file=sys.stderr)
+        print(
+            f"mmfuse: error: {exc.strerror or exc}{where}; free space or fix the permission and run again (nothing half-written was kept).",
+            file=sys.stderr,
+        )
         return 2
     except MemoryError:
-        print("mmfuse: error: out of memory; use a smaller --batch-size or table, or a machine with more memory.", file=sys.stderr)
+        print(
+            "mmfuse: error: out of memory; use a smaller --batch-size or table, or a machine with more memory.",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("mmfuse: interrupted (nothing half-written was kept).", file=sys.stderr)

@@ -16,7 +16,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr", type=float, help="AdamW learning rate")
     g.add_argument("--patience", type=int, help="epochs without validation improvement before stopping")
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--time-limit", dest="max_time", type=float, help="seconds; training stops and keeps the best checkpoint")
+    g.add_argument(
+        "--time-limit", dest="max_time", type=float, help="seconds; training stops and keeps the best checkpoint"
+    )
     g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     h = p.add_argument_group("hardware (passed to lightning.Trainer)")
     h.add_argument("--accelerator", help="cpu, gpu, auto ...")
@@ -29,7 +31,12 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 def add_missing_modality_args(p: argparse.ArgumentParser) -> None:
     """``--modality-dropout P`` and ``--[no-]missing-token``: how a model learns to cope with absent modalities."""
     g = p.add_argument_group("missing modalities")
-    g.add_argument("--modality-dropout", type=float, metavar="P", help="training-time probability of dropping each modality of each sample, in [0, 1)")
+    g.add_argument(
+        "--modality-dropout",
+        type=float,
+        metavar="P",
+        help="training-time probability of dropping each modality of each sample, in [0, 1)",
+    )
     g.add_argument(
         "--missing-token",
         action=argparse.BooleanOptionalAction,
@@ -55,7 +62,18 @@ def missing_modality_options(args: argparse.Namespace) -> dict:
 def train_config_from_args(args: argparse.Namespace, base: dict | None = None) -> TrainConfig:
     """TrainConfig from (config file section) ``base`` overridden by the options given on the command line."""
     data = dict(base or {})
-    for key in ("max_epochs", "batch_size", "lr", "patience", "seed", "max_time", "accelerator", "strategy", "num_nodes", "precision"):
+    for key in (
+        "max_epochs",
+        "batch_size",
+        "lr",
+        "patience",
+        "seed",
+        "max_time",
+        "accelerator",
+        "strategy",
+        "num_nodes",
+        "precision",
+    ):
         value = getattr(args, key, None)
         if value is not None:
             data[key] = value
@@ -84,11 +102,16 @@ def add_limit_args(p: argparse.ArgumentParser) -> None:
     """Per-cell read limits; a file beyond them is that row's issue (see :class:`mmfuse.tabular.readers.Limits`)."""
     g = p.add_argument_group("read limits (a file beyond them becomes that row's issue)")
     g.add_argument("--max-file-mb", type=float, help="largest file read from a cell, in MB (default 512)")
-    g.add_argument("--max-image-pixels", type=int, help="largest image, width x height, checked from its header (default 89478485)")
+    g.add_argument(
+        "--max-image-pixels", type=int, help="largest image, width x height, checked from its header (default 89478485)"
+    )
 
 
 def limits_from_args(args: argparse.Namespace) -> dict:
-    return {"max_file_mb": getattr(args, "max_file_mb", None), "max_image_pixels": getattr(args, "max_image_pixels", None)}
+    return {
+        "max_file_mb": getattr(args, "max_file_mb", None),
+        "max_image_pixels": getattr(args, "max_image_pixels", None),
+    }
 
 
 def add_set_arg(p: argparse.ArgumentParser) -> None:
@@ -119,10 +142,14 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, dict]:
         key, sep, raw = item.partition("=")
         parts = [k.strip() for k in key.split(".")]
         if not sep or len(parts) < 2 or parts[0] not in sections or not all(parts):
-            raise ConfigError(f"--set {item!r} must look like model.KEY=VALUE or train.KEY=VALUE (e.g. model.fusion_params.rank=8).")
+            raise ConfigError(
+                f"--set {item!r} must look like model.KEY=VALUE or train.KEY=VALUE (e.g. model.fusion_params.rank=8)."
+            )
         fields = {f.name for f in dataclasses.fields(sections[parts[0]])}
         if parts[1] not in fields:
-            raise ConfigError(f"--set {item!r}: {parts[1]!r} is not a {sections[parts[0]].__name__} field; valid fields: {sorted(fields)}.")
+            raise ConfigError(
+                f"--set {item!r}: {parts[1]!r} is not a {sections[parts[0]].__name__} field; valid fields: {sorted(fields)}."
+            )
         try:
             value = yaml.safe_load(raw)
         except yaml.YAMLError as exc:
@@ -139,7 +166,9 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, dict]:
 def add_test_data_args(p: argparse.ArgumentParser) -> None:
     """Where a saved model's test rows come from: its built-in dataset, or ``--table`` for a model from ``fit``."""
     p.add_argument("--table", help="labelled table (CSV / Parquet) to measure a model written by 'mmfuse fit' on")
-    p.add_argument("--base-dir", help="with --table: folder that relative paths start from (default: the table's folder)")
+    p.add_argument(
+        "--base-dir", help="with --table: folder that relative paths start from (default: the table's folder)"
+    )
     p.add_argument("--allow-outside", action="store_true", help="with --table: read paths that leave the base folder")
 
 
@@ -150,14 +179,18 @@ def test_data(model_dir: str, meta: dict, args: argparse.Namespace) -> tuple[obj
 
     if meta.get("kind") == "mmfuse-table-predictor":
         if not getattr(args, "table", None):
-            raise DataError(f"{model_dir!r} was written by 'mmfuse fit'; pass --table TABLE, a labelled table with its columns, to measure it on.")
+            raise DataError(
+                f"{model_dir!r} was written by 'mmfuse fit'; pass --table TABLE, a labelled table with its columns, to measure it on."
+            )
         from mmfuse.predictor import MultimodalPredictor
 
         predictor = MultimodalPredictor.load(model_dir, base_dir=args.base_dir, allow_outside=args.allow_outside)
         data, _, _ = predictor.labelled(args.table)
         return data.dataset, [str(c) for c in predictor.pipeline.target_state.get("classes", [])]
     if not meta.get("dataset"):
-        raise DataError(f"{model_dir}/config.json names no dataset; measure it from Python with mmfuse.evaluation.robustness.evaluate_robustness.")
+        raise DataError(
+            f"{model_dir}/config.json names no dataset; measure it from Python with mmfuse.evaluation.robustness.evaluate_robustness."
+        )
     from mmfuse.data.registry import load_dataset
 
     splits = load_dataset(meta["dataset"], data_dir=getattr(args, "data_dir", None), **meta.get("data_options", {}))

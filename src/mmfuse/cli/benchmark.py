@@ -21,13 +21,29 @@ def available() -> dict[str, str]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("benchmark", help="train fusion methods + unimodal baselines on a real benchmark and print a leaderboard")
-    p.add_argument("dataset", choices=list(available()), help="benchmark to run: " + "; ".join(f"{n} ({i.summary})" for n, i in sorted(BENCHMARKS.items())))
-    p.add_argument("--data-dir", help="data folder (default: $MMFUSE_DATA_DIR, else ~/.cache/mmfuse/data, downloaded if absent)")
+    p = sub.add_parser(
+        "benchmark", help="train fusion methods + unimodal baselines on a real benchmark and print a leaderboard"
+    )
+    p.add_argument(
+        "dataset",
+        choices=list(available()),
+        help="benchmark to run: " + "; ".join(f"{n} ({i.summary})" for n, i in sorted(BENCHMARKS.items())),
+    )
+    p.add_argument(
+        "--data-dir", help="data folder (default: $MMFUSE_DATA_DIR, else ~/.cache/mmfuse/data, downloaded if absent)"
+    )
     p.add_argument("-o", "--out", default=None, help="results folder (default: results/<dataset>[-quick])")
     p.add_argument("--quick", action="store_true", help="small subset and few epochs (minutes on 2 CPU cores)")
-    p.add_argument("--fusions", help="comma-separated fusion names (default: every registered one); avmnist_retrieval: its methods (deep_cca, infonce, contrastive_margin, subspace)")
-    p.add_argument("--modality-dropout", type=float, metavar="P", help="avmnist_robustness: modality-dropout rate of the +moddrop variants (default 0.5)")
+    p.add_argument(
+        "--fusions",
+        help="comma-separated fusion names (default: every registered one); avmnist_retrieval: its methods (deep_cca, infonce, contrastive_margin, subspace)",
+    )
+    p.add_argument(
+        "--modality-dropout",
+        type=float,
+        metavar="P",
+        help="avmnist_robustness: modality-dropout rate of the +moddrop variants (default 0.5)",
+    )
     add_train_args(p)
     add_overwrite_arg(p)
     p.set_defaults(func=run)
@@ -41,16 +57,22 @@ def run(args: argparse.Namespace) -> int:
     cfg = train_config_from_args(args, dict(mod.DEFAULTS["quick" if args.quick else "full"]))
     out = args.out or f"results/{args.dataset}{'-quick' if args.quick else ''}"
     fusions = [f.strip() for f in args.fusions.split(",")] if args.fusions else None
-    if not hasattr(mod, "METHODS"):  # a benchmark with its own METHODS (e.g. retrieval objectives) checks the names itself
+    if not hasattr(
+        mod, "METHODS"
+    ):  # a benchmark with its own METHODS (e.g. retrieval objectives) checks the names itself
         for f in fusions or []:
             FUSIONS.get(f)  # unknown names fail here with the list of valid ones
     extra = {}
     if getattr(args, "modality_dropout", None) is not None:
         if "dropout" not in BENCHMARKS[args.dataset].options:
             with_it = sorted(name for name, info in BENCHMARKS.items() if "dropout" in info.options)
-            raise ConfigError(f"--modality-dropout does not apply to benchmark {args.dataset!r}; it sets the +moddrop variants of: {', '.join(with_it)}.")
+            raise ConfigError(
+                f"--modality-dropout does not apply to benchmark {args.dataset!r}; it sets the +moddrop variants of: {', '.join(with_it)}."
+            )
         extra["dropout"] = missing_modality_options(args)["modality_dropout"]  # refuses rates outside [0, 1)
     check_output_dir(out, "results", args.overwrite, [args.data_dir])  # before any training: a refused -o costs nothing
-    mod.benchmark(out_dir=out, data_dir=args.data_dir, quick=args.quick, fusions=fusions, train_cfg=cfg, seed=cfg.seed, **extra)
+    mod.benchmark(
+        out_dir=out, data_dir=args.data_dir, quick=args.quick, fusions=fusions, train_cfg=cfg, seed=cfg.seed, **extra
+    )
     print(f"results written to {out}/")
     return 0

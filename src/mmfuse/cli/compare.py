@@ -20,11 +20,15 @@ from mmfuse.errors import MmfuseError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compare", help="train several fusion methods on one cached encoding of a table and print a leaderboard")
+    p = sub.add_parser(
+        "compare", help="train several fusion methods on one cached encoding of a table and print a leaderboard"
+    )
     add_table_args(p)
     p.add_argument("--fusions", help="comma-separated fusion names (default: every registered one)")
     p.add_argument("--test-table", help="test table (default: a seeded, stratified --test-fraction of TABLE)")
-    p.add_argument("--test-fraction", type=float, default=0.15, help="test share carved from TABLE without --test-table")
+    p.add_argument(
+        "--test-fraction", type=float, default=0.15, help="test share carved from TABLE without --test-table"
+    )
     p.add_argument("-o", "--out", help="results folder (results.json, results.csv, leaderboard.png)")
     add_train_args(p)
     p.set_defaults(func=run)
@@ -44,15 +48,21 @@ def run(args: argparse.Namespace) -> int:
 
         check_output_dir(args.out, "results", args.overwrite, table_inputs(args))
     t0 = time.perf_counter()
-    splits, data = predictor.prepare(args.table, args.val_table, args.test_table, 0.0 if args.test_table else args.test_fraction)
+    splits, data = predictor.prepare(
+        args.table, args.val_table, args.test_table, 0.0 if args.test_table else args.test_fraction
+    )
     encode_s = time.perf_counter() - t0
     print("schema:\n" + predictor.pipeline.schema.describe())
-    print(f"encoded {sum(len(d.rows) for d in data.values())} rows in {encode_s:.1f} s (cache: {predictor.cache.hits} hits, {predictor.cache.misses} computed)")
+    print(
+        f"encoded {sum(len(d.rows) for d in data.values())} rows in {encode_s:.1f} s (cache: {predictor.cache.hits} hits, {predictor.cache.misses} computed)"
+    )
     overrides = dict(predictor.model_options)
     hidden = int(overrides.pop("hidden", 64))
     methods = [Method(f, f, model_overrides=overrides) for f in fusions]
     std = predictor.pipeline.target_state.get("std", 1.0)  # 1.0 unless the target is a standardised value
-    rows = run_leaderboard(splits, methods, predictor.train_config(), None, hidden=hidden, log=lambda line: print(_in_units(line, std)))
+    rows = run_leaderboard(
+        splits, methods, predictor.train_config(), None, hidden=hidden, log=lambda line: print(_in_units(line, std))
+    )
     for r in rows:  # regression errors back in the target's units (the model is trained on the standardised target)
         for k, scale in (("test_mae", std), ("test_mse", std**2)):
             if k in r:
@@ -62,14 +72,22 @@ def run(args: argparse.Namespace) -> int:
 
         from mmfuse.evaluation.leaderboard import write_results
 
-        write_results(rows, Path(args.out), splits.spec.name, total_s=time.perf_counter() - t0, extra={"model_options": dict(predictor.model_options)})
+        write_results(
+            rows,
+            Path(args.out),
+            splits.spec.name,
+            total_s=time.perf_counter() - t0,
+            extra={"model_options": dict(predictor.model_options)},
+        )
     print(format_table(rows))
     print(f"total {time.perf_counter() - t0:.1f} s (encoding {encode_s:.1f} s)")
     failed = [r for r in rows if "error" in r]
     for r in failed:
         print(f"failed: {r['method']}: {r['error']}")
     if failed and len(failed) == len(rows):
-        raise CompareFailed(f"every method failed ({len(rows)} of {len(rows)}); the first error: {failed[0]['method']}: {failed[0]['error']}")
+        raise CompareFailed(
+            f"every method failed ({len(rows)} of {len(rows)}); the first error: {failed[0]['method']}: {failed[0]['error']}"
+        )
     return 1 if failed else 0
 
 

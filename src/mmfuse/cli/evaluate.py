@@ -16,10 +16,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluate a table model on a labelled table")
     p.add_argument("model", help="model directory written by 'mmfuse fit'")
     p.add_argument("table", help="labelled CSV / Parquet table with the training columns")
-    p.add_argument("--base-dir", help="folder that relative paths start from (default: the table's folder); a path leaving it is the row's issue")
-    p.add_argument("--allow-outside", action="store_true", help="read paths that leave the base folder (absolute paths, .., symlinks); off by default, so a table cannot make mmfuse read any file you can")
-    p.add_argument("--drop-missing-target", action="store_true", help="leave out rows whose target is empty (they are listed) instead of refusing")
-    p.add_argument("--cache-dir", help="embedding cache folder (default: $MMFUSE_CACHE_DIR or ~/.cache/mmfuse/embeddings)")
+    p.add_argument(
+        "--base-dir",
+        help="folder that relative paths start from (default: the table's folder); a path leaving it is the row's issue",
+    )
+    p.add_argument(
+        "--allow-outside",
+        action="store_true",
+        help="read paths that leave the base folder (absolute paths, .., symlinks); off by default, so a table cannot make mmfuse read any file you can",
+    )
+    p.add_argument(
+        "--drop-missing-target",
+        action="store_true",
+        help="leave out rows whose target is empty (they are listed) instead of refusing",
+    )
+    p.add_argument(
+        "--cache-dir", help="embedding cache folder (default: $MMFUSE_CACHE_DIR or ~/.cache/mmfuse/embeddings)"
+    )
     p.add_argument("-o", "--out", help="write the full report (with the issue log) as JSON here")
     add_limit_args(p)
     add_overwrite_arg(p)
@@ -28,7 +41,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def format_report(report: dict) -> str:
     """Plain-text rendering of :meth:`MultimodalPredictor.evaluate`'s report."""
-    lines = [f"rows: {report['rows']['evaluated']} evaluated of {report['rows']['table']}" + (f" ({report['rows']['target_missing']} without target, left out)" if report["rows"]["target_missing"] else "")]
+    lines = [
+        f"rows: {report['rows']['evaluated']} evaluated of {report['rows']['table']}"
+        + (
+            f" ({report['rows']['target_missing']} without target, left out)"
+            if report["rows"]["target_missing"]
+            else ""
+        )
+    ]
     lines.append("metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in report["metrics"].items()))
     cm = report.get("confusion_matrix")
     if cm:
@@ -51,16 +71,25 @@ def format_report(report: dict) -> str:
             lines.append(f"{label}: ECE={c['ece']:.4f}, NLL={c['nll']:.4f}, Brier={c['brier']:.4f}")
         raw = cal["raw"]
         cov = ", ".join(f"{k}: {v:.4f}" for k, v in raw["accuracy_at_coverage"].items())
-        lines.append(f"selective prediction ({cal['uncertainty']} uncertainty): accuracy at coverage {cov}; "
-                     f"AUROC wrong-vs-correct {raw['auroc_wrong_vs_correct']:.4f}")
+        lines.append(
+            f"selective prediction ({cal['uncertainty']} uncertainty): accuracy at coverage {cov}; "
+            f"AUROC wrong-vs-correct {raw['auroc_wrong_vs_correct']:.4f}"
+        )
     if report.get("shapley"):
         lines.append("per-modality Shapley values (exact, over modality subsets; mean |phi| and mean phi):")
         for m, v in sorted(report["shapley"].items(), key=lambda kv: -kv[1]["mean_abs"]):
             lines.append(f"  {m:<20} {v['mean_abs']:.4f}  ({v['mean']:+.4f})")
     iss = report["issues"]
-    lines.append(f"issues: {iss['total']} in {iss['rows_affected']} row(s)" + (": " + ", ".join(f"{k}={v}" for k, v in iss["by_column"].items()) if iss["total"] else ""))
+    lines.append(
+        f"issues: {iss['total']} in {iss['rows_affected']} row(s)"
+        + (": " + ", ".join(f"{k}={v}" for k, v in iss["by_column"].items()) if iss["total"] else "")
+    )
     for it in iss["log"][:10]:
-        lines.append(f"  row {it['row']}, {it['column']}: {it['reason']}" + (f" [{it['file']}]" if it.get("file") else "") + f" -> {it['action']}")
+        lines.append(
+            f"  row {it['row']}, {it['column']}: {it['reason']}"
+            + (f" [{it['file']}]" if it.get("file") else "")
+            + f" -> {it['action']}"
+        )
     return "\n".join(lines)
 
 
@@ -69,8 +98,13 @@ def run(args: argparse.Namespace) -> int:
     from mmfuse.predictor import MultimodalPredictor
 
     out = None if not args.out else check_output_file(args.out, [args.table, args.model], args.overwrite)
-    predictor = MultimodalPredictor.load(args.model, base_dir=args.base_dir, cache_dir=args.cache_dir, limits=limits_from_args(args),
-                                        allow_outside=args.allow_outside)
+    predictor = MultimodalPredictor.load(
+        args.model,
+        base_dir=args.base_dir,
+        cache_dir=args.cache_dir,
+        limits=limits_from_args(args),
+        allow_outside=args.allow_outside,
+    )
     predictor.drop_missing_target = args.drop_missing_target
     report = predictor.evaluate(args.table)
     print(format_report(report))

@@ -30,13 +30,31 @@ def add_table_args(p: argparse.ArgumentParser) -> None:
     """Options shared by ``fit`` and ``compare``: target, schema, paths, cache, model size and missing-modality handling."""
     p.add_argument("table", help="CSV / TSV / Parquet / JSON-lines table, one row per sample")
     p.add_argument("--target", help="column to predict (or 'target:' in the schema file)")
-    p.add_argument("--schema", help="YAML/JSON schema overriding the inferred one (types, groups, dropped columns, encoder options)")
+    p.add_argument(
+        "--schema",
+        help="YAML/JSON schema overriding the inferred one (types, groups, dropped columns, encoder options)",
+    )
     p.add_argument("--val-table", help="validation table (default: a seeded, stratified share of TABLE)")
-    p.add_argument("--val-fraction", type=float, default=0.15, help="validation share carved from TABLE without --val-table")
-    p.add_argument("--base-dir", help="folder that relative paths start from (default: the table's folder); a path leaving it is the row's issue")
-    p.add_argument("--allow-outside", action="store_true", help="read paths that leave the base folder (absolute paths, .., symlinks); off by default, so a table cannot make mmfuse read any file you can")
-    p.add_argument("--drop-missing-target", action="store_true", help="leave out rows whose target is empty (they are listed) instead of refusing")
-    p.add_argument("--cache-dir", help="embedding cache folder (default: $MMFUSE_CACHE_DIR or ~/.cache/mmfuse/embeddings)")
+    p.add_argument(
+        "--val-fraction", type=float, default=0.15, help="validation share carved from TABLE without --val-table"
+    )
+    p.add_argument(
+        "--base-dir",
+        help="folder that relative paths start from (default: the table's folder); a path leaving it is the row's issue",
+    )
+    p.add_argument(
+        "--allow-outside",
+        action="store_true",
+        help="read paths that leave the base folder (absolute paths, .., symlinks); off by default, so a table cannot make mmfuse read any file you can",
+    )
+    p.add_argument(
+        "--drop-missing-target",
+        action="store_true",
+        help="leave out rows whose target is empty (they are listed) instead of refusing",
+    )
+    p.add_argument(
+        "--cache-dir", help="embedding cache folder (default: $MMFUSE_CACHE_DIR or ~/.cache/mmfuse/embeddings)"
+    )
     p.add_argument("--no-cache", action="store_true", help="recompute every frozen-encoder embedding")
     p.add_argument("--hidden", type=int, help="fused representation size")
     p.add_argument(
@@ -73,23 +91,25 @@ def objective_terms(items: list[str], fusion: str, base: dict) -> dict:
     kind's, chosen when the model is built) plus one term per ``NAME[=WEIGHT]``, named after the objective."""
     from mmfuse.registry import FUSIONS, OBJECTIVES
 
-    terms = dict(base) or {"task": {"objective": getattr(FUSIONS.get(fusion), "default_objective", None), "weight": 1.0}}
+    terms = dict(base) or {
+        "task": {"objective": getattr(FUSIONS.get(fusion), "default_objective", None), "weight": 1.0}
+    }
     for item in items:
         name, _, weight = item.partition("=")
         OBJECTIVES.get(name.strip())  # an unknown name fails here, with the valid ones
         try:
             w = float(weight) if weight else 1.0
         except ValueError:
-            raise ConfigError(f"--objective {item!r}: the weight after '=' must be a number, e.g. infonce=0.5.") from None
+            raise ConfigError(
+                f"--objective {item!r}: the weight after '=' must be a number, e.g. infonce=0.5."
+            ) from None
         terms[name.strip()] = {"objective": name.strip(), "weight": w}
     return terms
 
 
 def predictor_from_args(args: argparse.Namespace, fusion: str = "concat"):
     """A :class:`MultimodalPredictor` configured from the shared options."""
-    from mmfuse.predictor import MultimodalPredictor
-
-    from mmfuse.predictor import TRAIN_DEFAULTS
+    from mmfuse.predictor import TRAIN_DEFAULTS, MultimodalPredictor
 
     sets = settings_from_args(args)
     if args.objective:
@@ -102,19 +122,34 @@ def predictor_from_args(args: argparse.Namespace, fusion: str = "concat"):
 
     from_dict(ModelConfig, {"encoders": {}, **model})  # a wrong field or type is refused now, before any work
     return MultimodalPredictor(
-        target=args.target, fusion=fusion, schema=args.schema, base_dir=args.base_dir, allow_outside=args.allow_outside, time_limit=args.max_time,
-        val_fraction=args.val_fraction, drop_missing_target=args.drop_missing_target, cache_dir=args.cache_dir,
-        use_cache=not args.no_cache, progress=not args.no_progress, seed=args.seed, train=train, model=model,
+        target=args.target,
+        fusion=fusion,
+        schema=args.schema,
+        base_dir=args.base_dir,
+        allow_outside=args.allow_outside,
+        time_limit=args.max_time,
+        val_fraction=args.val_fraction,
+        drop_missing_target=args.drop_missing_target,
+        cache_dir=args.cache_dir,
+        use_cache=not args.no_cache,
+        progress=not args.no_progress,
+        seed=args.seed,
+        train=train,
+        model=model,
         limits=limits_from_args(args),
     )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("fit", help="train a model on a table (image/audio paths, text, numbers, categories) and save it")
+    p = sub.add_parser(
+        "fit", help="train a model on a table (image/audio paths, text, numbers, categories) and save it"
+    )
     add_table_args(p)
     p.add_argument("-o", "--out", required=True, help="model directory to write")
     p.add_argument("--fusion", default="concat", help="registered fusion method (see `mmfuse list`)")
-    p.add_argument("--dry-run", action="store_true", help="print the inferred schema and stop (a starting point for --schema)")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the inferred schema and stop (a starting point for --schema)"
+    )
     add_train_args(p)
     p.set_defaults(func=run)
 
@@ -137,9 +172,25 @@ def run(args: argparse.Namespace) -> int:
     predictor.save(args.out, overwrite=args.overwrite, inputs=table_inputs(args))
     m = predictor.metrics
     for it in m.get("issue_log", [])[:10]:
-        print(f"  row {it['row']}, {it['column']}: {it['reason']}" + (f" [{it['file']}]" if it.get("file") else "") + f" -> {it['action']}")
+        print(
+            f"  row {it['row']}, {it['column']}: {it['reason']}"
+            + (f" [{it['file']}]" if it.get("file") else "")
+            + f" -> {it['action']}"
+        )
     issues = {k: v for k, v in m["issues"].items() if v}
-    print(json.dumps({"validation": m["validation"], "rows": m["rows"], "epochs": predictor.meta["epochs"], "train_time_s": round(predictor.meta["train_time_s"], 2),
-                      "encode_time_s": round(predictor.meta["encode_time_s"], 2), "cache": m["cache"], "issues": issues}, indent=2))
+    print(
+        json.dumps(
+            {
+                "validation": m["validation"],
+                "rows": m["rows"],
+                "epochs": predictor.meta["epochs"],
+                "train_time_s": round(predictor.meta["train_time_s"], 2),
+                "encode_time_s": round(predictor.meta["encode_time_s"], 2),
+                "cache": m["cache"],
+                "issues": issues,
+            },
+            indent=2,
+        )
+    )
     print(f"model saved to {args.out}")
     return 0

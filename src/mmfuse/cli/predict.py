@@ -20,11 +20,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="model directory written by 'mmfuse fit'")
     p.add_argument("table", help="CSV / Parquet table with the training columns (the target is not needed)")
     p.add_argument("-o", "--out", required=True, help="predictions file (.csv or .parquet); never the input table")
-    p.add_argument("--base-dir", help="folder that relative paths start from (default: the table's folder); a path leaving it is the row's issue")
-    p.add_argument("--allow-outside", action="store_true", help="read paths that leave the base folder (absolute paths, .., symlinks); off by default, so a table cannot make mmfuse read any file you can")
-    p.add_argument("--cache-dir", help="embedding cache folder (default: $MMFUSE_CACHE_DIR or ~/.cache/mmfuse/embeddings)")
-    p.add_argument("--calibrate", action="store_true", help="apply the temperature fitted on the validation rows at fit (classification)")
-    p.add_argument("--explain", action="store_true", help="add shapley_<modality> columns: each modality's exact Shapley value for the prediction")
+    p.add_argument(
+        "--base-dir",
+        help="folder that relative paths start from (default: the table's folder); a path leaving it is the row's issue",
+    )
+    p.add_argument(
+        "--allow-outside",
+        action="store_true",
+        help="read paths that leave the base folder (absolute paths, .., symlinks); off by default, so a table cannot make mmfuse read any file you can",
+    )
+    p.add_argument(
+        "--cache-dir", help="embedding cache folder (default: $MMFUSE_CACHE_DIR or ~/.cache/mmfuse/embeddings)"
+    )
+    p.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="apply the temperature fitted on the validation rows at fit (classification)",
+    )
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="add shapley_<modality> columns: each modality's exact Shapley value for the prediction",
+    )
     add_limit_args(p)
     add_overwrite_arg(p)
     p.set_defaults(func=run)
@@ -35,8 +52,13 @@ def run(args: argparse.Namespace) -> int:
     from mmfuse.predictor import MultimodalPredictor
 
     out = check_output_file(args.out, [args.table, args.model], args.overwrite)
-    predictor = MultimodalPredictor.load(args.model, base_dir=args.base_dir, cache_dir=args.cache_dir, limits=limits_from_args(args),
-                                        allow_outside=args.allow_outside)
+    predictor = MultimodalPredictor.load(
+        args.model,
+        base_dir=args.base_dir,
+        cache_dir=args.cache_dir,
+        limits=limits_from_args(args),
+        allow_outside=args.allow_outside,
+    )
     frame = predictor.predict(args.table, with_ids=True, calibrate=args.calibrate, explain=args.explain)
     with atomic_open(out) as f:
         if out.suffix.lower() in (".parquet", ".pq"):
@@ -44,5 +66,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             frame.to_csv(f, index=False)
     flagged = int((frame["notes"] != "").sum())
-    print(f"{len(frame)} predictions written to {out}" + (f"; {flagged} row(s) had a missing or unreadable modality (see the notes column)" if flagged else ""))
+    print(
+        f"{len(frame)} predictions written to {out}"
+        + (f"; {flagged} row(s) had a missing or unreadable modality (see the notes column)" if flagged else "")
+    )
     return 0

@@ -9,11 +9,23 @@ from mmfuse.cli._common import add_overwrite_arg, add_test_data_args, test_data
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="write a self-contained HTML report of a model directory or a benchmark results folder")
-    p.add_argument("path", help="model directory (config.json + model.safetensors) or benchmark results folder (results.json + models/)")
+    p = sub.add_parser(
+        "report", help="write a self-contained HTML report of a model directory or a benchmark results folder"
+    )
+    p.add_argument(
+        "path",
+        help="model directory (config.json + model.safetensors) or benchmark results folder (results.json + models/)",
+    )
     p.add_argument("-o", "--out", help="HTML file to write (default: PATH/report.html)")
-    p.add_argument("--data-dir", help="data folder of the dataset named in config.json / results.json (default: $MMFUSE_DATA_DIR)")
-    p.add_argument("--max-samples", type=int, default=2000, help="test samples used for the confusion matrix, weights and robustness (default 2000; 0 = all)")
+    p.add_argument(
+        "--data-dir", help="data folder of the dataset named in config.json / results.json (default: $MMFUSE_DATA_DIR)"
+    )
+    p.add_argument(
+        "--max-samples",
+        type=int,
+        default=2000,
+        help="test samples used for the confusion matrix, weights and robustness (default 2000; 0 = all)",
+    )
     add_test_data_args(p)
     add_overwrite_arg(p)
     p.set_defaults(func=run)

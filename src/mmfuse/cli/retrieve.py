@@ -25,13 +25,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_test_data_args(e)
     add_overwrite_arg(e)
     e.set_defaults(func=run_embed)
-    r = sub.add_parser("retrieve", help="query in one modality, rank another; prints mAP and R@K against random ranking")
+    r = sub.add_parser(
+        "retrieve", help="query in one modality, rank another; prints mAP and R@K against random ranking"
+    )
     r.add_argument("model_dir")
     r.add_argument("--query", required=True, help="query modality")
     r.add_argument("--gallery", required=True, help="gallery modality")
     r.add_argument("--split", default="test", choices=["train", "val", "test"])
     r.add_argument("--data-dir")
-    r.add_argument("--max-queries", type=int, default=2000, help="evaluate on the first N queries (the gallery is the whole split)")
+    r.add_argument(
+        "--max-queries", type=int, default=2000, help="evaluate on the first N queries (the gallery is the whole split)"
+    )
     r.add_argument(
         "--post-cca",
         type=int,
@@ -41,7 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--show", type=int, default=3, help="print the ranked top-5 of this many queries")
     r.add_argument("-o", "--out", help="write the metrics as JSON here")
     add_test_data_args(r)
-    r.add_argument("--fit-table", help="with --table: the training table the post-hoc CCA of a deep-CCA model is fitted on")
+    r.add_argument(
+        "--fit-table", help="with --table: the training table the post-hoc CCA of a deep-CCA model is fitted on"
+    )
     add_overwrite_arg(r)
     r.set_defaults(func=run_retrieve)
 
@@ -73,7 +79,9 @@ def _load(args: argparse.Namespace, with_train: bool = False):
             train, _ = test_data(args.model_dir, meta, argparse.Namespace(**{**vars(args), "table": args.fit_table}))
         return (model, objectives, rows, train) if with_train else (model, objectives, rows)
     if "dataset" not in meta:
-        raise DataError(f"{args.model_dir!r} records no dataset and is not a table model; embed/retrieve need a model from 'fit', 'train' or 'benchmark'.")
+        raise DataError(
+            f"{args.model_dir!r} records no dataset and is not a table model; embed/retrieve need a model from 'fit', 'train' or 'benchmark'."
+        )
     splits = load_dataset(meta["dataset"], data_dir=args.data_dir, **meta.get("data_options", {}))
     out = (model, objectives, getattr(splits, args.split))
     return (*out, splits.train) if with_train else out
@@ -106,10 +114,14 @@ def run_retrieve(args: argparse.Namespace) -> int:
     g = embed(model, ds, args.gallery, objectives)
     n_cca = _post_cca_components(args.post_cca, objectives, len(np.unique(labels)), q.shape[1], g.shape[1])
     if n_cca and train is None:
-        raise DataError("The post-hoc CCA is fitted on training rows: pass --fit-table TRAIN_TABLE (never the table being ranked), or --post-cca 0.")
+        raise DataError(
+            "The post-hoc CCA is fitted on training rows: pass --fit-table TRAIN_TABLE (never the table being ranked), or --post-cca 0."
+        )
     if n_cca:
         q, g = post_hoc_cca(model, train, args.query, args.gallery, n_cca, objectives).transform(q, g)
-        print(f"embeddings compared in a {n_cca}-component linear CCA space fitted on the training split (--post-cca 0 to switch off)")
+        print(
+            f"embeddings compared in a {n_cca}-component linear CCA space fitted on the training split (--post-cca 0 to switch off)"
+        )
     ql = labels[: args.max_queries]
     metrics = {"model": retrieval_metrics(q, g, ql, labels), "random": random_ranking_metrics(ql, labels)}
     print(f"{args.query} -> {args.gallery} on {args.split} ({len(q)} queries, gallery {len(g)}):")

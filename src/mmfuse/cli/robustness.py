@@ -10,13 +10,30 @@ from mmfuse.cli._common import add_overwrite_arg, add_test_data_args, test_data
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("robustness", help="measure a saved model with each modality removed, under a missing-rate sweep and under Gaussian noise")
+    p = sub.add_parser(
+        "robustness",
+        help="measure a saved model with each modality removed, under a missing-rate sweep and under Gaussian noise",
+    )
     p.add_argument("model_dir", help="model directory written by 'mmfuse train' or 'mmfuse benchmark'")
-    p.add_argument("--data-dir", help="data folder of the dataset named in the model's config.json (default: $MMFUSE_DATA_DIR)")
-    p.add_argument("-o", "--out", help="JSON file to write (default: MODEL_DIR/robustness.json, which 'mmfuse report MODEL_DIR' then shows)")
+    p.add_argument(
+        "--data-dir", help="data folder of the dataset named in the model's config.json (default: $MMFUSE_DATA_DIR)"
+    )
+    p.add_argument(
+        "-o",
+        "--out",
+        help="JSON file to write (default: MODEL_DIR/robustness.json, which 'mmfuse report MODEL_DIR' then shows)",
+    )
     p.add_argument("--max-samples", type=int, default=0, help="evaluate on the first N test samples only (0 = all)")
-    p.add_argument("--noise-levels", default="0,0.25,0.5,1,1.5,2,3", help="comma-separated noise levels in units of the per-feature std")
-    p.add_argument("--missing-rates", default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1", help="comma-separated fractions of samples that lose one modality")
+    p.add_argument(
+        "--noise-levels",
+        default="0,0.25,0.5,1,1.5,2,3",
+        help="comma-separated noise levels in units of the per-feature std",
+    )
+    p.add_argument(
+        "--missing-rates",
+        default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1",
+        help="comma-separated fractions of samples that lose one modality",
+    )
     p.add_argument("--seed", type=int, default=0)
     add_test_data_args(p)
     add_overwrite_arg(p)
@@ -46,14 +63,24 @@ def run(args: argparse.Namespace) -> int:
     if args.max_samples and len(test) > args.max_samples:
         test = Subset(test, range(args.max_samples))
     task = meta["model"].get("task", "classification")
-    res = evaluate_robustness(model, test, task, _floats(args.missing_rates, "--missing-rates"), _floats(args.noise_levels, "--noise-levels"), seed=args.seed)
+    res = evaluate_robustness(
+        model,
+        test,
+        task,
+        _floats(args.missing_rates, "--missing-rates"),
+        _floats(args.noise_levels, "--noise-levels"),
+        seed=args.seed,
+    )
     name = meta.get("method") or Path(args.model_dir).name
     print(format_removal_table({name: res}))
     print(f"\nmissing-rate sweep ({res.metric}):")
     for lvl, v in zip(res.missing_rate.levels, res.missing_rate.values(res.metric)):
         print(f"  {lvl:4.2f}  {v:.4f}")
     for m, sweep in res.noise.items():
-        print(f"noise on {m} ({res.metric}): " + "  ".join(f"{lvl:g}:{v:.4f}" for lvl, v in zip(sweep.levels, sweep.values(res.metric))))
+        print(
+            f"noise on {m} ({res.metric}): "
+            + "  ".join(f"{lvl:g}:{v:.4f}" for lvl, v in zip(sweep.levels, sweep.values(res.metric)))
+        )
     text = json.dumps({"model_dir": str(args.model_dir), "seed": args.seed, **res.to_dict()}, indent=2)
     if args.out:
         out = atomic_write(args.out, text)

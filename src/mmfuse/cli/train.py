@@ -33,7 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fusion", help="registered fusion method (default: concat)")
     p.add_argument("--config", help="YAML/JSON run config with 'model', 'train' and 'data' sections")
     p.add_argument("--data-dir", help="data folder (default: $MMFUSE_DATA_DIR, else ~/.cache/mmfuse/data)")
-    p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE", help="dataset loader option, e.g. n_train=2000 (repeatable)")
+    p.add_argument(
+        "--data-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dataset loader option, e.g. n_train=2000 (repeatable)",
+    )
     p.add_argument("--hidden", type=int, help="fused representation size")
     add_missing_modality_args(p)
     add_set_arg(p)
@@ -54,9 +60,9 @@ def parse_options(pairs: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmfuse.evaluation.leaderboard import Method, model_config_for
-    from mmfuse.config import from_dict, ModelConfig
+    from mmfuse.config import ModelConfig, from_dict
     from mmfuse.data.registry import load_dataset
+    from mmfuse.evaluation.leaderboard import Method, model_config_for
     from mmfuse.evaluation.predict import predict, task_metrics
     from mmfuse.files import check_output_dir
     from mmfuse.training.fit import fit
@@ -65,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
     run_cfg = load_config_file(args.config)
     data_opts = {**run_cfg.get("data", {}), **parse_options(args.data_option)}
     splits = load_dataset(args.dataset, data_dir=args.data_dir, **data_opts)
-    model_cfg = model_config_for(splits, Method(args.dataset, args.fusion or run_cfg.get("model", {}).get("fusion", "concat")))
+    model_cfg = model_config_for(
+        splits, Method(args.dataset, args.fusion or run_cfg.get("model", {}).get("fusion", "concat"))
+    )
     sets = settings_from_args(args)
     overrides = {**dict(run_cfg.get("model", {})), **sets["model"]}
     if args.fusion:
@@ -75,9 +83,27 @@ def run(args: argparse.Namespace) -> int:
         overrides["hidden"] = args.hidden
     model_cfg = from_dict(ModelConfig, {**model_cfg.to_dict(), **overrides})
     train_cfg = train_config_from_args(args, {**run_cfg.get("train", {}), **sets["train"]})
-    result = fit(model_cfg, train_cfg, splits.train, splits.val, out_dir=args.out, extra_meta={"dataset": args.dataset, "data_options": data_opts}, overwrite=args.overwrite)
+    result = fit(
+        model_cfg,
+        train_cfg,
+        splits.train,
+        splits.val,
+        out_dir=args.out,
+        extra_meta={"dataset": args.dataset, "data_options": data_opts},
+        overwrite=args.overwrite,
+    )
     if result.global_rank == 0:
         metrics = task_metrics(predict(result.model, splits.test), model_cfg.task)
-        print(json.dumps({"best_val": result.best_score, "epochs": result.epochs_run, "train_time_s": round(result.train_time_s, 2), **{f"test_{k}": v for k, v in metrics.items()}}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "best_val": result.best_score,
+                    "epochs": result.epochs_run,
+                    "train_time_s": round(result.train_time_s, 2),
+                    **{f"test_{k}": v for k, v in metrics.items()},
+                },
+                indent=2,
+            )
+        )
         print(f"model saved to {args.out}")
     return 0

@@ -129,7 +129,9 @@ class AVMNISTSplit(Dataset):
         components: ``k``; ``retained_energy``: fraction of the split's centred pixel energy kept.
     """
 
-    def __init__(self, split: str, seed: int, snr_db: float | None, images: dict[str, Any], audio: dict[str, Any]) -> None:
+    def __init__(
+        self, split: str, seed: int, snr_db: float | None, images: dict[str, Any], audio: dict[str, Any]
+    ) -> None:
         self.split, self.seed, self.snr_db = split, int(seed), snr_db
         self.labels, self.mnist_index = images["labels"], images["mnist_index"]
         self._coeffs, self._basis, self._mean = images["coeffs"], images["basis"], images["mean"]
@@ -196,7 +198,11 @@ class AVMNISTSplit(Dataset):
 
 def _audio_bank(recs: list[Recording], waves: list[np.ndarray], split: str) -> dict[str, Any]:
     keep = [j for j, r in enumerate(recs) if split_of(r.index) == split]
-    clips, peaks, powers = np.zeros((len(keep), CLIP), np.int16), np.zeros(len(keep), np.float32), np.zeros(len(keep), np.float32)
+    clips, peaks, powers = (
+        np.zeros((len(keep), CLIP), np.int16),
+        np.zeros(len(keep), np.float32),
+        np.zeros(len(keep), np.float32),
+    )
     for row, j in enumerate(keep):
         clip, active = centre_clip(waves[j])
         peak = float(np.abs(clip.astype(np.int32)).max())
@@ -242,7 +248,9 @@ def load_avmnist(
         float32 and a long ``target`` in 0..9.
     """
     if not 0 < image_energy <= 1:
-        raise ConfigError(f"Option image_energy={image_energy} must lie in (0, 1]; it is the fraction of pixel energy kept.")
+        raise ConfigError(
+            f"Option image_energy={image_energy} must lie in (0, 1]; it is the fraction of pixel energy kept."
+        )
     if audio_format not in AUDIO_FORMATS:
         raise ConfigError(f"Option audio_format={audio_format!r} is unknown; use one of {list(AUDIO_FORMATS)}.")
     if not 0 < val_images < 60000:
@@ -250,7 +258,9 @@ def load_avmnist(
     sizes = {"train": n_train, "val": n_val, "test": n_test}
     for split, full in (("train", 60000 - val_images), ("val", val_images), ("test", 10000)):
         if sizes[split] is not None and not 0 < sizes[split] <= full:  # type: ignore[operator]
-            raise ConfigError(f"Option n_{split}={sizes[split]} is out of range; use 1..{full} or None for the whole split.")
+            raise ConfigError(
+                f"Option n_{split}={sizes[split]} is out of range; use 1..{full} or None for the whole split."
+            )
     mnist = load_mnist(data_dir, download)
     recs, waves = load_fsdd(data_dir, download)
     order = np.random.default_rng((seed, 0)).permutation(60000)
@@ -260,16 +270,31 @@ def load_avmnist(
         source = "test" if split == "test" else "train"
         idx = index[split]
         labels = mnist[f"{source}_labels"][idx].astype(np.int64)
-        coeffs, basis, mean, retained = pca_project(mnist[f"{source}_images"][idx].reshape(len(idx), 784).astype(np.float32) / 255.0, image_energy)
+        coeffs, basis, mean, retained = pca_project(
+            mnist[f"{source}_images"][idx].reshape(len(idx), 784).astype(np.float32) / 255.0, image_energy
+        )
         audio = _audio_bank(recs, waves, split)
-        audio["ref"] = pair_recordings(labels, np.array([r.digit for r in audio["recordings"]]), np.random.default_rng((seed, 1, code)))
+        audio["ref"] = pair_recordings(
+            labels, np.array([r.digit for r in audio["recordings"]]), np.random.default_rng((seed, 1, code))
+        )
         keep = _subsample(sizes[split], len(idx), np.random.default_rng((seed, 3, code)))
         audio["ref"] = audio["ref"][keep]
-        images = {"labels": labels[keep], "mnist_index": idx[keep], "coeffs": coeffs[keep], "basis": basis, "mean": mean, "retained": retained}
+        images = {
+            "labels": labels[keep],
+            "mnist_index": idx[keep],
+            "coeffs": coeffs[keep],
+            "basis": basis,
+            "mean": mean,
+            "retained": retained,
+        }
         out[split] = AVMNISTSplit(split, seed, snr_db, images, audio)
         if audio_format == "logmel":
             out[split].precompute_logmel()
-    audio_encoder = {"name": "logmel_cnn", "sample_rate": SAMPLE_RATE} if audio_format == "waveform" else {"name": "spectrogram_cnn"}
+    audio_encoder = (
+        {"name": "logmel_cnn", "sample_rate": SAMPLE_RATE}
+        if audio_format == "waveform"
+        else {"name": "spectrogram_cnn"}
+    )
     spec = DatasetSpec(
         name="avmnist",
         task="classification",
@@ -277,7 +302,15 @@ def load_avmnist(
         encoders={"image": {"name": "cnn", "in_channels": 1}, "audio": audio_encoder},
         class_names=[str(d) for d in range(10)],
         metric="accuracy",
-        options={"seed": seed, "image_energy": image_energy, "snr_db": snr_db, "n_train": n_train, "n_val": n_val, "n_test": n_test,
-                 "val_images": val_images, "audio_format": audio_format},
+        options={
+            "seed": seed,
+            "image_energy": image_energy,
+            "snr_db": snr_db,
+            "n_train": n_train,
+            "n_val": n_val,
+            "n_test": n_test,
+            "val_images": val_images,
+            "audio_format": audio_format,
+        },
     )
     return Splits(out["train"], out["val"], out["test"], spec=spec)

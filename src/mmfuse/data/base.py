@@ -6,8 +6,9 @@ torch's default collate turns a list of items into the batch of :mod:`mmfuse.con
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,7 +57,9 @@ class DatasetSpec:
     encoders: dict[str, dict[str, Any]]  # default encoder config per modality ({"name": ..., **params})
     class_names: list[str] = field(default_factory=list)
     metric: str = "accuracy"  # validation metric that selects the best checkpoint
-    options: dict[str, Any] = field(default_factory=dict)  # loader options that rebuild these splits (saved with models)
+    options: dict[str, Any] = field(
+        default_factory=dict
+    )  # loader options that rebuild these splits (saved with models)
 
 
 @dataclass

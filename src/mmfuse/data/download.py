@@ -16,9 +16,9 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from http.client import HTTPException
 from pathlib import Path
-from typing import Iterable
 from urllib.request import urlopen
 
 from mmfuse.errors import DataError
@@ -60,7 +60,9 @@ def check_digest(path: Path, expected: str, algorithm: str, root: Path, folder: 
     try:
         got = file_digest(path, algorithm)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DataError(f"Cannot read {path} ({exc}); replace it with the original file: {advice(root, folder)}.") from exc
+        raise DataError(
+            f"Cannot read {path} ({exc}); replace it with the original file: {advice(root, folder)}."
+        ) from exc
     if got != expected:
         raise DataError(
             f"{path} has {algorithm} {got} instead of {expected} (corrupt or a different version); "
@@ -68,7 +70,9 @@ def check_digest(path: Path, expected: str, algorithm: str, root: Path, folder: 
         )
 
 
-def fetch(url: str, dest: Path, root: Path, folder: str, expected: str | None = None, algorithm: str = "sha256") -> Path:
+def fetch(
+    url: str, dest: Path, root: Path, folder: str, expected: str | None = None, algorithm: str = "sha256"
+) -> Path:
     """Download ``url`` to ``dest`` through a temporary file, verify its digest, then rename it into place.
 
     Args:
@@ -85,7 +89,9 @@ def fetch(url: str, dest: Path, root: Path, folder: str, expected: str | None = 
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     except OSError as exc:
-        raise DataError(f"Cannot write {dest.name} into {dest.parent} ({exc}); pass a writable data_dir or set {ENV_VAR}.") from exc
+        raise DataError(
+            f"Cannot write {dest.name} into {dest.parent} ({exc}); pass a writable data_dir or set {ENV_VAR}."
+        ) from exc
     tmp = Path(tmp_name)
     try:
         try:
@@ -98,7 +104,9 @@ def fetch(url: str, dest: Path, root: Path, folder: str, expected: str | None = 
             try:
                 got = file_digest(tmp, algorithm)
             except (OSError, EOFError) as exc:  # e.g. a truncated gzip file
-                raise DataError(f"Downloaded {dest.name} from {url} cannot be read ({exc}), so it was discarded; {advice(root, folder)}.") from exc
+                raise DataError(
+                    f"Downloaded {dest.name} from {url} cannot be read ({exc}), so it was discarded; {advice(root, folder)}."
+                ) from exc
             if got != expected:
                 raise DataError(
                     f"Downloaded {dest.name} from {url} has {algorithm} {got} instead of {expected}, so it was discarded; "

@@ -34,7 +34,9 @@ FSDD_URL = f"https://github.com/Jakobovski/free-spoken-digit-dataset/archive/{FS
 SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
 PER_SPEAKER = 50  # recordings per speaker and digit (index 0..49)
 SAMPLE_RATE = 8000
-RECORDINGS_SHA256 = "dbd573d7cafe79c4b49f65718115e1304e24e067fa39eff18a660dc6cb9c360f"  # manifest digest of the 3,000 files
+RECORDINGS_SHA256 = (
+    "dbd573d7cafe79c4b49f65718115e1304e24e067fa39eff18a660dc6cb9c360f"  # manifest digest of the 3,000 files
+)
 _NAME = re.compile(r"\d_[a-z]+_\d+\.wav")
 
 
@@ -76,7 +78,9 @@ def _download_recordings(root: Path, folder: Path) -> None:
                     if member.isfile() and "/recordings/" in member.name and _NAME.fullmatch(name):
                         (tmp / name).write_bytes(tar.extractfile(member).read())  # type: ignore[union-attr]
         except (tarfile.TarError, OSError, EOFError) as exc:
-            raise DataError(f"Downloaded archive {archive.name} from {FSDD_URL} cannot be read ({exc}); {advice(root, FOLDER)}.") from exc
+            raise DataError(
+                f"Downloaded archive {archive.name} from {FSDD_URL} cannot be read ({exc}); {advice(root, FOLDER)}."
+            ) from exc
         files = list(tmp.glob("*.wav"))
         if len(files) != len(all_recordings()) or manifest_digest(files) != RECORDINGS_SHA256:
             raise DataError(
@@ -120,7 +124,9 @@ def read_wav(path: Path, root: Path | None = None) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001 - libsndfile raises several types for bad files
         raise DataError(f"Cannot decode {path} as a wav file ({exc}); {where}.") from exc
     if rate != SAMPLE_RATE or samples.ndim != 1 or len(samples) == 0:
-        raise DataError(f"{path} is not a non-empty mono {SAMPLE_RATE} Hz recording (rate {rate}, shape {samples.shape}); {where}.")
+        raise DataError(
+            f"{path} is not a non-empty mono {SAMPLE_RATE} Hz recording (rate {rate}, shape {samples.shape}); {where}."
+        )
     return samples
 
 

@@ -64,7 +64,9 @@ def stratified_carve(labels: np.ndarray, fraction: float, rng: np.random.Generat
     return chosen
 
 
-def load_handwritten(data_dir: str | Path | None = None, val_fraction: float = 0.1, seed: int = 0, download: bool = True) -> Splits:
+def load_handwritten(
+    data_dir: str | Path | None = None, val_fraction: float = 0.1, seed: int = 0, download: bool = True
+) -> Splits:
     """Handwritten 6-view train / validation / test splits (1,440 / 160 / 400 with the defaults).
 
     Args:
@@ -90,7 +92,9 @@ def load_handwritten(data_dir: str | Path | None = None, val_fraction: float = 0
     stats = {v: (parts["train"][v].mean(0), parts["train"][v].std(0)) for v in VIEWS}
     datasets = {}
     for split, part in parts.items():
-        inputs = {v: ((part[v] - stats[v][0]) / np.where(stats[v][1] > 0, stats[v][1], 1.0)).astype(np.float32) for v in VIEWS}
+        inputs = {
+            v: ((part[v] - stats[v][0]) / np.where(stats[v][1] > 0, stats[v][1], 1.0)).astype(np.float32) for v in VIEWS
+        }
         datasets[split] = TensorMultimodalDataset(inputs, part["label"])
     spec = DatasetSpec(
         name="handwritten",

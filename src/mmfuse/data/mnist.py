@@ -42,7 +42,9 @@ def read_idx(path: Path, md5: str, shape: tuple[int, ...], root: Path) -> np.nda
         with gzip.open(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError) as exc:
-        raise DataError(f"Cannot decompress {path} ({exc}); delete it to download it again, or {advice(root, FOLDER)}.") from exc
+        raise DataError(
+            f"Cannot decompress {path} ({exc}); delete it to download it again, or {advice(root, FOLDER)}."
+        ) from exc
     got = hashlib.md5(raw).hexdigest()
     if got != md5:
         raise DataError(
@@ -65,7 +67,12 @@ def load_mnist(data_dir: str | Path | None = None, download: bool = True) -> dic
         "test_images": uint8 (10000, 28, 28), "test_labels": uint8 (10000,)}``.
     """
     root = data_root(data_dir)
-    keys = {"train-images": "train_images", "train-labels": "train_labels", "t10k-images": "test_images", "t10k-labels": "test_labels"}
+    keys = {
+        "train-images": "train_images",
+        "train-labels": "train_labels",
+        "t10k-images": "test_images",
+        "t10k-labels": "test_labels",
+    }
     out = {}
     for name, (md5, shape) in MNIST_FILES.items():
         path = ensure_file(root, FOLDER, name, MNIST_URL + name, md5, "gunzip-md5", download)

@@ -37,8 +37,9 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -63,9 +64,15 @@ FEATURE_FILES = {  # path under mosi/ -> SHA-256 (files of DECLARE_URL)
     "video/video_test0.csv": "cab836253d81100f59d533fa2ff65cd53c486be3ec9fd82203c5e25a7a77265f",
 }
 CSD_SHA256 = "aef5f4617cdb067cc7606bb798eb6452c3de45f0f21cb3427be33c4d8c7fe852"
-FOLDS_SHA256 = "ca4fcdbb91353aa90289da64796713362b040507b8845155c091b45cf2641265"  # json.dumps(STANDARD_FOLDS, indent=1)
+FOLDS_SHA256 = (
+    "ca4fcdbb91353aa90289da64796713362b040507b8845155c091b45cf2641265"  # json.dumps(STANDARD_FOLDS, indent=1)
+)
 LABELS_SHA256 = "0c3cb20d411d71d4dc51de349d49d3d1ee2e8a8a02a02388851d3740c4d2c6ec"
-FEATURES = {"text": ("textcnn_", 100), "audio": ("audio_", 73), "video": ("video_", 100)}  # modality -> (table prefix, dim)
+FEATURES = {
+    "text": ("textcnn_", 100),
+    "audio": ("audio_", 73),
+    "video": ("video_", 100),
+}  # modality -> (table prefix, dim)
 # CMU-MultimodalSDK standard folds of CMU-MOSI (mmsdk cmu_mosi_std_folds): video ids
 STANDARD_FOLDS: dict[str, list[str]] = {
     "train": "2iD-tVS8NPw 8d-gEyoeBzc Qr1Ca94K55A Ci-AH39fi3Y 8qrpnFRGt2A Bfr499ggo-0 QN9ZIUWUXsY 9T9Hf74oK10 7JsX8y1ysxY "
@@ -100,7 +107,9 @@ def read_utterances(data_dir: str | Path | None = None, download: bool = True):
 
     root = data_root(data_dir)
     paths = {rel: _file(root, rel, DECLARE_URL + rel, sha, download) for rel, sha in FEATURE_FILES.items()}
-    transcripts = pd.read_csv(paths["transcripts.csv"], header=None, names=["segment_id", "text", "video_number", "binary"])
+    transcripts = pd.read_csv(
+        paths["transcripts.csv"], header=None, names=["segment_id", "text", "video_number", "binary"]
+    )
     parts = []
     for split in ("train", "test"):
         rows = pd.read_csv(paths[f"text_{split}.csv"], header=None)[0].to_numpy()
@@ -124,12 +133,25 @@ def segment_labels_csv(scores: dict[str, tuple[np.ndarray, np.ndarray]], bclstm_
     fold = {v: name for name, videos in STANDARD_FOLDS.items() for v in videos}
     buf = io.StringIO(newline="")
     writer = csv.writer(buf)  # \r\n line ends, as in the published file
-    writer.writerow(["segment_id", "video_id", "segment_index", "sentiment", "start_s", "end_s", "standard_split", "bclstm_split"])
+    writer.writerow(
+        ["segment_id", "video_id", "segment_index", "sentiment", "start_s", "end_s", "standard_split", "bclstm_split"]
+    )
     for vid in sorted(scores):
         sentiment, intervals = scores[vid]
         for k in range(len(sentiment)):
             sid = f"{vid}_{k + 1}"
-            writer.writerow([sid, vid, k + 1, f"{sentiment[k]:.4f}", f"{intervals[k, 0]:.4f}", f"{intervals[k, 1]:.4f}", fold[vid], bclstm_split[sid]])
+            writer.writerow(
+                [
+                    sid,
+                    vid,
+                    k + 1,
+                    f"{sentiment[k]:.4f}",
+                    f"{intervals[k, 0]:.4f}",
+                    f"{intervals[k, 1]:.4f}",
+                    fold[vid],
+                    bclstm_split[sid],
+                ]
+            )
     return buf.getvalue().encode()
 
 
@@ -148,7 +170,9 @@ def _read_csd(path: Path, root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]
 
 def _write_checked(path: Path, content: bytes, sha256: str, root: Path) -> None:
     if hashlib.sha256(content).hexdigest() != sha256:
-        raise DataError(f"Deriving {path} gave content other than the published file's, so it was not written; {advice(root, FOLDER)}.")
+        raise DataError(
+            f"Deriving {path} gave content other than the published file's, so it was not written; {advice(root, FOLDER)}."
+        )
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "wb") as f:
         f.write(content)
@@ -166,7 +190,12 @@ def segment_labels(data_dir: str | Path | None = None, download: bool = True):
             raise DataError(f"{path} is missing and downloads are off; {advice(root, FOLDER)}.")
         csd = _file(root, "labels/CMU_MOSI_Opinion_Labels.csd", CSD_URL, CSD_SHA256, download)
         utt = read_utterances(data_dir, download)
-        _write_checked(path, segment_labels_csv(_read_csd(csd, root), dict(zip(utt["segment_id"], utt["bclstm_split"]))), LABELS_SHA256, root)
+        _write_checked(
+            path,
+            segment_labels_csv(_read_csd(csd, root), dict(zip(utt["segment_id"], utt["bclstm_split"]))),
+            LABELS_SHA256,
+            root,
+        )
         folds = path.parent / "standard_folds.json"
         if not folds.is_file():
             _write_checked(folds, json.dumps(STANDARD_FOLDS, indent=1).encode(), FOLDS_SHA256, root)
@@ -209,7 +238,9 @@ def load_mosi_table(
     utt = read_utterances(data_dir, download)
     if protocol == "standard":
         labels = segment_labels(data_dir, download)
-        table = labels[["segment_id", "sentiment", "standard_split"]].merge(utt, on="segment_id", how="left", validate="one_to_one")
+        table = labels[["segment_id", "sentiment", "standard_split"]].merge(
+            utt, on="segment_id", how="left", validate="one_to_one"
+        )
         table["label"] = table["sentiment"].astype(np.float32)
         table["fold"] = table["standard_split"].replace({"valid": "val"})
     else:
@@ -226,7 +257,9 @@ def load_mosi_table(
 class MOSIDataset(TensorMultimodalDataset):
     """A MOSI split; besides the tensors, ``texts``, ``segment_ids`` and ``video_ids`` (lists of str) per item."""
 
-    def __init__(self, inputs: dict[str, Any], target: Any, texts: list[str], segment_ids: list[str], video_ids: list[str]) -> None:
+    def __init__(
+        self, inputs: dict[str, Any], target: Any, texts: list[str], segment_ids: list[str], video_ids: list[str]
+    ) -> None:
         super().__init__(inputs, target)
         self.texts, self.segment_ids, self.video_ids = texts, segment_ids, video_ids
 
@@ -258,13 +291,19 @@ def load_mosi(
         statistics, ``(x - mean_train) / std_train``; target float32 score (standard) or long 0/1 (original).
     """
     if modalities is None:
-        modalities = (("transcript",) if text_embedder is not None else ()) + ("audio",) if protocol == "standard" else tuple(FEATURES)
+        modalities = (
+            (("transcript",) if text_embedder is not None else ()) + ("audio",)
+            if protocol == "standard"
+            else tuple(FEATURES)
+        )
     modalities = tuple(modalities)
     valid = {*FEATURES, "transcript"}
     if not modalities or set(modalities) - valid:
         raise ConfigError(f"Option modalities={list(modalities)} must be a non-empty subset of {sorted(valid)}.")
     if "transcript" in modalities and text_embedder is None:
-        raise ConfigError("Modality 'transcript' needs text_embedder (a function from a list of str to an (N, D) array).")
+        raise ConfigError(
+            "Modality 'transcript' needs text_embedder (a function from a list of str to an (N, D) array)."
+        )
     if protocol == "standard" and {"text", "video"} & set(modalities):
         warnings.warn(
             "MOSI text/video features were learned on the original training videos, which include standard test videos; "
@@ -285,7 +324,9 @@ def load_mosi(
         rows = (table["fold"] == fold).to_numpy()
         inputs = {m: ((x[rows] - stats[m][0]) / stats[m][1]).astype(np.float32) for m, x in arrays.items()}
         part = table[rows]
-        datasets[fold] = MOSIDataset(inputs, target[rows], part["text"].tolist(), part["segment_id"].tolist(), part["video_id"].tolist())
+        datasets[fold] = MOSIDataset(
+            inputs, target[rows], part["text"].tolist(), part["segment_id"].tolist(), part["video_id"].tolist()
+        )
     standard = protocol == "standard"
     spec = DatasetSpec(
         name="mosi",  # the registry name, so load_dataset(spec.name) finds it again
@@ -296,4 +337,3 @@ def load_mosi(
         metric="mae" if standard else "accuracy",
     )
     return Splits(datasets["train"], datasets["val"], datasets["test"], spec=spec)
-

@@ -17,7 +17,9 @@ WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
 SPEAKERS = ["george", "jackson", "lucas", "nicolas", "theo", "yweweler"]
 
 
-def digits_table(root: str | Path, data_dir: str | Path | None, n: int, seed: int = 0, download: bool = False):  # -> pd.DataFrame
+def digits_table(
+    root: str | Path, data_dir: str | Path | None, n: int, seed: int = 0, download: bool = False
+):  # -> pd.DataFrame
     """Write the files of ``n`` rows under ``root`` (``img/``, ``wav/``) and return the table (not yet saved).
 
     Columns: ``sample`` (id), ``image``, ``audio``, ``text``, ``noise`` (standard normal, uninformative),
@@ -42,6 +44,15 @@ def digits_table(root: str | Path, data_dir: str | Path | None, n: int, seed: in
         Image.fromarray(mnist["train_images"][i]).save(root / "img" / f"{k}.png")
         wav = f"{d}_{SPEAKERS[rng.integers(6)]}_{rng.integers(5, 50)}.wav"
         shutil.copyfile(recordings / wav, root / "wav" / wav)
-        rows.append({"sample": f"s{k:05d}", "image": f"img/{k}.png", "audio": f"wav/{wav}", "text": f"the speaker says {WORDS[d]}",
-                     "noise": float(rng.normal()), "colour": str(rng.choice(["red", "green", "blue"])), "digit": d})
+        rows.append(
+            {
+                "sample": f"s{k:05d}",
+                "image": f"img/{k}.png",
+                "audio": f"wav/{wav}",
+                "text": f"the speaker says {WORDS[d]}",
+                "noise": float(rng.normal()),
+                "colour": str(rng.choice(["red", "green", "blue"])),
+                "digit": d,
+            }
+        )
     return pd.DataFrame(rows)

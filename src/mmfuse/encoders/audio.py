@@ -34,7 +34,12 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0
     """Slaney-normalised triangular mel filters ``(n_mels, n_fft // 2 + 1)`` (matches ``librosa.filters.mel``)."""
     f_max = f_max or sample_rate / 2
     fft_freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
-    mels = torch.linspace(_hz_to_mel(torch.tensor(f_min, dtype=torch.float64)).item(), _hz_to_mel(torch.tensor(f_max, dtype=torch.float64)).item(), n_mels + 2, dtype=torch.float64)
+    mels = torch.linspace(
+        _hz_to_mel(torch.tensor(f_min, dtype=torch.float64)).item(),
+        _hz_to_mel(torch.tensor(f_max, dtype=torch.float64)).item(),
+        n_mels + 2,
+        dtype=torch.float64,
+    )
     hz = _mel_to_hz(mels)
     fdiff = torch.diff(hz)
     ramps = hz[:, None] - fft_freqs[None, :]
@@ -62,7 +67,9 @@ class LogMelSpectrogram(nn.Module):
         self.register_buffer("mel", mel_filterbank(sample_rate, n_fft, n_mels), persistent=False)
 
     def forward(self, wave: Tensor) -> Tensor:
-        spec = torch.stft(wave.float(), self.n_fft, self.hop_length, window=self.window, center=True, return_complex=True)
+        spec = torch.stft(
+            wave.float(), self.n_fft, self.hop_length, window=self.window, center=True, return_complex=True
+        )
         power = spec.real.pow(2) + spec.imag.pow(2)  # (B, F, frames)
         return torch.log(self.mel @ power + 1e-6)  # (B, n_mels, frames)
 
@@ -109,7 +116,9 @@ class SpectrogramCNNEncoder(Encoder):
     Inputs: ``(B, F, T)`` or ``(B, 1, F, T)``. Returns: ``(B, out_dim)``.
     """
 
-    def __init__(self, out_dim: int = 64, channels: tuple[int, ...] | list[int] = (16, 32, 64), dropout: float = 0.1) -> None:
+    def __init__(
+        self, out_dim: int = 64, channels: tuple[int, ...] | list[int] = (16, 32, 64), dropout: float = 0.1
+    ) -> None:
         super().__init__()
         self.out_dim = int(out_dim)
         self.features = conv_stack(1, channels, dropout)

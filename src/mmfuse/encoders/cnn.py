@@ -32,7 +32,13 @@ class SmallCNNEncoder(Encoder):
     Inputs: ``(B, C, H, W)`` or ``(B, H, W)`` (one channel). Returns: ``(B, out_dim)``.
     """
 
-    def __init__(self, in_channels: int = 1, out_dim: int = 64, channels: tuple[int, ...] | list[int] = (16, 32, 64), dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_dim: int = 64,
+        channels: tuple[int, ...] | list[int] = (16, 32, 64),
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__()
         self.in_channels, self.out_dim = int(in_channels), int(out_dim)
         self.features = conv_stack(in_channels, channels, dropout)

@@ -23,7 +23,12 @@ class MLPEncoder(Encoder):
     """
 
     def __init__(
-        self, in_dim: int, out_dim: int = 64, hidden: tuple[int, ...] | list[int] = (128,), dropout: float = 0.1, input_norm: bool = False
+        self,
+        in_dim: int,
+        out_dim: int = 64,
+        hidden: tuple[int, ...] | list[int] = (128,),
+        dropout: float = 0.1,
+        input_norm: bool = False,
     ) -> None:
         super().__init__()
         self.in_dim, self.out_dim = int(in_dim), int(out_dim)

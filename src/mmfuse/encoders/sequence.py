@@ -33,10 +33,14 @@ class GRUEncoder(Encoder):
     Inputs: ``(B, T, in_dim)``. Returns: ``(B, out_dim)``.
     """
 
-    def __init__(self, in_dim: int, out_dim: int = 64, hidden: int = 64, num_layers: int = 1, dropout: float = 0.1) -> None:
+    def __init__(
+        self, in_dim: int, out_dim: int = 64, hidden: int = 64, num_layers: int = 1, dropout: float = 0.1
+    ) -> None:
         super().__init__()
         self.in_dim, self.out_dim = int(in_dim), int(out_dim)
-        self.gru = nn.GRU(in_dim, hidden, num_layers, batch_first=True, bidirectional=True, dropout=dropout if num_layers > 1 else 0.0)
+        self.gru = nn.GRU(
+            in_dim, hidden, num_layers, batch_first=True, bidirectional=True, dropout=dropout if num_layers > 1 else 0.0
+        )
         self.proj = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * hidden, out_dim), nn.ReLU())
 
     def forward(self, x: Tensor) -> Tensor:
@@ -63,7 +67,15 @@ class TransformerSequenceEncoder(Encoder):
     Inputs: ``(B, T, in_dim)``. Returns: ``(B, out_dim)``.
     """
 
-    def __init__(self, in_dim: int, out_dim: int = 64, num_heads: int = 4, num_layers: int = 2, dropout: float = 0.1, max_len: int = 1024) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int = 64,
+        num_heads: int = 4,
+        num_layers: int = 2,
+        dropout: float = 0.1,
+        max_len: int = 1024,
+    ) -> None:
         super().__init__()
         self.in_dim, self.out_dim = int(in_dim), int(out_dim)
         self.inp = nn.Linear(in_dim, out_dim)

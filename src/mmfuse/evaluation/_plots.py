@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,11 +34,20 @@ def _styles(names: Sequence[str]) -> dict[str, dict[str, Any]]:
 
     cmap = matplotlib.colormaps["tab20"]
     bases = list(dict.fromkeys(n.split("+")[0] for n in names))
-    return {n: {"color": cmap(bases.index(n.split("+")[0]) % 20), "linestyle": "-" if "+" in n else "--", "marker": "os^vD<>ph*"[bases.index(n.split("+")[0]) % 10], "markersize": 3}
-            for n in names}
+    return {
+        n: {
+            "color": cmap(bases.index(n.split("+")[0]) % 20),
+            "linestyle": "-" if "+" in n else "--",
+            "marker": "os^vD<>ph*"[bases.index(n.split("+")[0]) % 10],
+            "markersize": 3,
+        }
+        for n in names
+    }
 
 
-def bar_chart(labels: Sequence[str], values: Sequence[float], xlabel: str, title: str, grey: Sequence[bool] | None = None) -> bytes:
+def bar_chart(
+    labels: Sequence[str], values: Sequence[float], xlabel: str, title: str, grey: Sequence[bool] | None = None
+) -> bytes:
     """Horizontal bars, largest first; ``grey`` marks baselines."""
     plt = _plt()
     order = np.argsort(values)
@@ -54,7 +64,9 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], xlabel: str, title
     return _png(fig)
 
 
-def curves(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], xlabel: str, ylabel: str, title: str) -> bytes:
+def curves(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]], xlabel: str, ylabel: str, title: str
+) -> bytes:
     """One line per method: ``{name: (x, y)}``."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
@@ -95,7 +107,15 @@ def confusion_matrix(cm: np.ndarray, class_names: Sequence[str], title: str) -> 
     ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=7, color="white" if norm[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                str(int(cm[i, j])),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if norm[i, j] > 0.5 else "black",
+            )
     names = list(class_names) if len(class_names) == n else [str(i) for i in range(n)]
     ax.set_xticks(range(n))
     ax.set_yticks(range(n))

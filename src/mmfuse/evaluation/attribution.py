@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +40,9 @@ def shapley_from_values(values: dict[frozenset[str], np.ndarray], modalities: Se
     return phi
 
 
-def modality_shapley(model: Any, dataset: Any, task: str, batch_size: int = 256) -> tuple[np.ndarray, list[str], np.ndarray]:
+def modality_shapley(
+    model: Any, dataset: Any, task: str, batch_size: int = 256
+) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Shapley values of every modality for every row of ``dataset``.
 
     Returns:
@@ -51,12 +54,16 @@ def modality_shapley(model: Any, dataset: Any, task: str, batch_size: int = 256)
 
     mods = list(model.modalities)
     if len(mods) > MAX_MODALITIES:
-        raise ValueError(f"Exact Shapley values need 2^M passes; {len(mods)} modalities is over the limit of {MAX_MODALITIES}.")
+        raise ValueError(
+            f"Exact Shapley values need 2^M passes; {len(mods)} modalities is over the limit of {MAX_MODALITIES}."
+        )
 
     kind = task_kind(task)
 
     def outputs(present: frozenset[str]) -> np.ndarray:
-        pred = predict(model, dataset, batch_size, transform=masks_transform({m: True for m in mods if m not in present}))
+        pred = predict(
+            model, dataset, batch_size, transform=masks_transform({m: True for m in mods if m not in present})
+        )
         return kind.activate(pred.prediction)
 
     full = outputs(frozenset(mods))
@@ -75,4 +82,7 @@ def modality_shapley(model: Any, dataset: Any, task: str, batch_size: int = 256)
 
 def shapley_summary(phi: np.ndarray, modalities: Sequence[str]) -> dict[str, dict[str, float]]:
     """``{m: {"mean_abs": mean |phi_m|, "mean": mean phi_m}}`` over the rows."""
-    return {m: {"mean_abs": float(np.abs(phi[:, j]).mean()), "mean": float(phi[:, j].mean())} for j, m in enumerate(modalities)}
+    return {
+        m: {"mean_abs": float(np.abs(phi[:, j]).mean()), "mean": float(phi[:, j].mean())}
+        for j, m in enumerate(modalities)
+    }

@@ -16,8 +16,9 @@ import ctypes
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -31,7 +32,21 @@ def count_parameters(module: torch.nn.Module, trainable_only: bool = True) -> in
 
 
 class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
 
 
 def _load_mallinfo2() -> Callable[[], Any] | None:
@@ -78,7 +93,7 @@ class PeakMemory:
             self.peak_bytes = max(self.peak_bytes, self._read() - self.base)
             time.sleep(self.interval_s)
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         self.base = self._read()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -101,7 +116,14 @@ class Latency:
 
 
 @torch.no_grad()
-def measure_latency(model: torch.nn.Module, dataset: Dataset, batch_size: int = 256, max_batches: int = 20, single_runs: int = 50, device: str = "cpu") -> Latency:
+def measure_latency(
+    model: torch.nn.Module,
+    dataset: Dataset,
+    batch_size: int = 256,
+    max_batches: int = 20,
+    single_runs: int = 50,
+    device: str = "cpu",
+) -> Latency:
     """Time forward passes in eval mode: batched throughput (after one warm-up batch) and batch-of-1 latency."""
     model.eval().to(device)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)

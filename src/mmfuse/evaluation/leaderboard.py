@@ -10,15 +10,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mmfuse.config import ModelConfig, TrainConfig
 from mmfuse.data.base import Splits
-from mmfuse.files import figure_png, write_into
 from mmfuse.evaluation.efficiency import PeakMemory, count_parameters, measure_latency
 from mmfuse.evaluation.predict import predict, task_metrics
+from mmfuse.files import figure_png, write_into
 from mmfuse.training.fit import fit
 
 
@@ -43,7 +44,9 @@ def model_config_for(splits: Splits, method: Method, hidden: int = 64) -> ModelC
     return dataclasses.replace(cfg, **method.model_overrides)
 
 
-def run_method(splits: Splits, method: Method, train_cfg: TrainConfig, out_dir: Path | None, hidden: int = 64) -> dict[str, Any]:
+def run_method(
+    splits: Splits, method: Method, train_cfg: TrainConfig, out_dir: Path | None, hidden: int = 64
+) -> dict[str, Any]:
     """Train and measure one method; returns its leaderboard row."""
     cfg = model_config_for(splits, method, hidden)
     tcfg = dataclasses.replace(train_cfg, **method.train_overrides)
@@ -54,7 +57,12 @@ def run_method(splits: Splits, method: Method, train_cfg: TrainConfig, out_dir: 
         result = fit(cfg, tcfg, splits.train, splits.val, out_dir=model_dir, extra_meta=extra, overwrite=True)
     preds = predict(result.model, splits.test, batch_size=256)
     latency = measure_latency(result.model, splits.test, batch_size=256, max_batches=8)
-    row: dict[str, Any] = {"method": method.name, "kind": method.kind, "fusion": method.fusion, "modalities": "+".join(cfg.encoders)}
+    row: dict[str, Any] = {
+        "method": method.name,
+        "kind": method.kind,
+        "fusion": method.fusion,
+        "modalities": "+".join(cfg.encoders),
+    }
     row.update({f"test_{k}": v for k, v in task_metrics(preds, splits.spec.task).items()})
     row.update(
         {
@@ -94,7 +102,12 @@ def run_leaderboard(
         try:
             row = run_method(splits, method, train_cfg, out, hidden)
         except Exception as exc:  # noqa: BLE001 - recorded in the leaderboard and re-raised at the end
-            row = {"method": method.name, "kind": method.kind, "fusion": method.fusion, "error": f"{type(exc).__name__}: {exc}"}
+            row = {
+                "method": method.name,
+                "kind": method.kind,
+                "fusion": method.fusion,
+                "error": f"{type(exc).__name__}: {exc}",
+            }
         rows.append(row)
         metric = next((k for k in ("test_accuracy", "test_mae") if k in row), None)
         log(f"    -> {metric}={row.get(metric, float('nan')):.4f}" if metric else f"    -> {row.get('error')}")
@@ -103,7 +116,19 @@ def run_leaderboard(
     return rows
 
 
-COLUMNS = ["method", "kind", "test_accuracy", "test_macro_f1", "test_mae", "test_pearson", "params", "train_time_s", "epochs", "infer_ms_per_sample", "peak_mem_mb"]
+COLUMNS = [
+    "method",
+    "kind",
+    "test_accuracy",
+    "test_macro_f1",
+    "test_mae",
+    "test_pearson",
+    "params",
+    "train_time_s",
+    "epochs",
+    "infer_ms_per_sample",
+    "peak_mem_mb",
+]
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
@@ -111,7 +136,12 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     cols = [c for c in COLUMNS if any(c in r for r in rows)] + (["error"] if any("error" in r for r in rows) else [])
     key = "test_accuracy" if "test_accuracy" in cols else "test_mae"
     sign = -1 if key == "test_accuracy" else 1
-    rows = sorted(rows, key=lambda r: sign * r.get(key, float("-inf") if sign < 0 else float("inf")) if "error" not in r else float("inf"))
+    rows = sorted(
+        rows,
+        key=lambda r: (
+            sign * r.get(key, float("-inf") if sign < 0 else float("inf")) if "error" not in r else float("inf")
+        ),
+    )
 
     def fmt(v: Any) -> str:
         if isinstance(v, float):
@@ -124,7 +154,9 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join([line, "-" * len(line)] + ["  ".join(x.ljust(w) for x, w in zip(r, widths)) for r in cells])
 
 
-def write_results(rows: list[dict[str, Any]], out_dir: Path, dataset: str, total_s: float, extra: dict[str, Any] | None = None) -> None:
+def write_results(
+    rows: list[dict[str, Any]], out_dir: Path, dataset: str, total_s: float, extra: dict[str, Any] | None = None
+) -> None:
     """results.json, results.csv and leaderboard.png in ``out_dir`` (each written atomically)."""
     import csv
     import io

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -67,7 +68,9 @@ def predict(
         out = model(batch["inputs"], batch["masks"])
         seconds += time.perf_counter() - t0
         if isinstance(out["prediction"], Mapping):
-            raise TypeError("This is a multi-task model (its prediction is a dict of tasks); use predict_tasks() instead of predict().")
+            raise TypeError(
+                "This is a multi-task model (its prediction is a dict of tasks); use predict_tasks() instead of predict()."
+            )
         preds.append(out["prediction"].float().cpu().numpy())
         if "evidence" in out:
             evidential.append(out["evidence"].uncertainty.float().cpu().numpy())
@@ -85,7 +88,9 @@ def predict(
 
 
 @torch.no_grad()
-def predict_tasks(model: torch.nn.Module, dataset: Dataset, batch_size: int = 256, device: str = "cpu") -> dict[str, Predictions]:
+def predict_tasks(
+    model: torch.nn.Module, dataset: Dataset, batch_size: int = 256, device: str = "cpu"
+) -> dict[str, Predictions]:
     """Multi-task models (``ModelConfig.tasks``): one :class:`Predictions` per task, from one pass over ``dataset``.
 
     Items carry ``target = {task: value}``; the masks and the forward time are shared by every task.
@@ -109,7 +114,10 @@ def predict_tasks(model: torch.nn.Module, dataset: Dataset, batch_size: int = 25
         for m, v in out["masks"].items():
             masks.setdefault(m, []).append(v.cpu().numpy())
     joined = {m: np.concatenate(v) for m, v in masks.items()}
-    return {t: Predictions(np.concatenate(p), np.concatenate(targets[t]) if t in targets else None, joined, seconds) for t, p in preds.items()}
+    return {
+        t: Predictions(np.concatenate(p), np.concatenate(targets[t]) if t in targets else None, joined, seconds)
+        for t, p in preds.items()
+    }
 
 
 def classification_metrics(pred: Predictions) -> dict[str, float]:
@@ -120,8 +128,11 @@ def classification_metrics(pred: Predictions) -> dict[str, float]:
     from mmfuse.training.calibration import calibration_metrics
 
     y, yhat = pred.target.astype(int), pred.labels
-    return {"accuracy": float(accuracy_score(y, yhat)), "macro_f1": float(f1_score(y, yhat, average="macro")),
-            **calibration_metrics(pred.probabilities, y)}
+    return {
+        "accuracy": float(accuracy_score(y, yhat)),
+        "macro_f1": float(f1_score(y, yhat, average="macro")),
+        **calibration_metrics(pred.probabilities, y),
+    }
 
 
 def regression_metrics(pred: Predictions) -> dict[str, float]:
@@ -136,11 +147,16 @@ def multilabel_metrics(pred: Predictions) -> dict[str, float]:
     from sklearn.metrics import f1_score
 
     y, yhat = pred.target.astype(int), (pred.prediction > 0).astype(int)
-    return {"macro_f1": float(f1_score(y, yhat, average="macro", zero_division=0)), "subset_accuracy": float((yhat == y).all(1).mean())}
+    return {
+        "macro_f1": float(f1_score(y, yhat, average="macro", zero_division=0)),
+        "subset_accuracy": float((yhat == y).all(1).mean()),
+    }
 
 
 METRICS: dict[str, Callable[[Predictions], dict[str, float]]] = {
-    "classification": classification_metrics, "regression": regression_metrics, "multilabel": multilabel_metrics,
+    "classification": classification_metrics,
+    "regression": regression_metrics,
+    "multilabel": multilabel_metrics,
 }
 
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,19 +27,44 @@ from mmfuse.data.base import Splits, batch_to
 from mmfuse.errors import ConfigError, DataError
 from mmfuse.evaluation import _plots
 from mmfuse.evaluation.attribution import modality_shapley, shapley_summary
+from mmfuse.evaluation.predict import predict, task_metrics
+from mmfuse.evaluation.robustness import (
+    RobustnessResult,
+    evaluate_robustness,
+    for_model,
+    relative_robustness,
+    robustness_summary,
+)
+from mmfuse.files import add_files, atomic_write, manifest_kind
 from mmfuse.tasks import task_kind
 from mmfuse.training.calibration import reliability_bins, softmax, trust_report
-from mmfuse.files import add_files, atomic_write, manifest_kind
-from mmfuse.evaluation.predict import predict, task_metrics
-from mmfuse.evaluation.robustness import RobustnessResult, evaluate_robustness, for_model, relative_robustness, robustness_summary
 
 CSS = """body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1100px;color:#222;background:#fff}
 h1{font-size:24px;border-bottom:2px solid #1f77b4;padding-bottom:6px}h2{font-size:19px;margin-top:32px;color:#1f4e79}
 table{border-collapse:collapse;font-size:12px;margin:8px 0}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
 th{background:#eef3f8}td:first-child,th:first-child{text-align:left}tr.base td{color:#666;font-style:italic}
 img{max-width:100%;border:1px solid #eee;margin:6px 0}.note{color:#555;font-size:12px}"""
-LEADER_COLS = ["method", "kind", "test_accuracy", "test_macro_f1", "test_acc2_has0", "test_acc2_non0", "test_f1_has0", "test_f1_non0", "test_acc7",
-               "test_mae", "test_corr", "test_pearson", "best_val", "params", "train_time_s", "epochs", "infer_ms_per_sample", "throughput_per_s", "peak_mem_mb"]
+LEADER_COLS = [
+    "method",
+    "kind",
+    "test_accuracy",
+    "test_macro_f1",
+    "test_acc2_has0",
+    "test_acc2_non0",
+    "test_f1_has0",
+    "test_f1_non0",
+    "test_acc7",
+    "test_mae",
+    "test_corr",
+    "test_pearson",
+    "best_val",
+    "params",
+    "train_time_s",
+    "epochs",
+    "infer_ms_per_sample",
+    "throughput_per_s",
+    "peak_mem_mb",
+]
 
 
 @dataclass
@@ -54,7 +80,9 @@ class ModelAnalysis:
     pred_target: tuple[np.ndarray, np.ndarray] | None = None  # regression scatter
     weights: dict[str, float] | None = None  # mean modality weight over the test set
     robustness: RobustnessResult | None = None
-    trust: dict[str, Any] | None = None  # classification: calibration raw / calibrated, selective accuracy, reliability bins
+    trust: dict[str, Any] | None = (
+        None  # classification: calibration raw / calibrated, selective accuracy, reliability bins
+    )
     shapley: dict[str, dict[str, float]] | None = None  # mean |phi| and mean phi per modality
 
 
@@ -92,7 +120,9 @@ def analyse_model(
     kind = task_kind(task)
     ds = for_model(_subset(test, max_samples), model)
     pred = predict(model, ds)
-    a = ModelAnalysis(name, task, task_metrics(pred, task), list(meta.get("history", [])), class_names=list(class_names))
+    a = ModelAnalysis(
+        name, task, task_metrics(pred, task), list(meta.get("history", [])), class_names=list(class_names)
+    )
     if kind.single_label:
         k = pred.prediction.shape[1]
         a.confusion = np.zeros((k, k), dtype=int)
@@ -114,9 +144,13 @@ def trust_section_data(pred: Any, temperature: float) -> dict[str, Any]:
     """Calibration before / after the saved temperature, selective accuracy and reliability bins of a classifier."""
     y = pred.target.astype(int)
     raw, cal = pred.probabilities, softmax(pred.prediction, temperature)
-    return {"temperature": temperature, "uncertainty": "evidential" if pred.evidential_uncertainty is not None else "entropy",
-            "raw": trust_report(raw, y, pred.uncertainty), "calibrated": trust_report(cal, y, pred.uncertainty),
-            "bins": {"raw": reliability_bins(raw, y), f"T = {temperature:.2f}": reliability_bins(cal, y)}}
+    return {
+        "temperature": temperature,
+        "uncertainty": "evidential" if pred.evidential_uncertainty is not None else "entropy",
+        "raw": trust_report(raw, y, pred.uncertainty),
+        "calibrated": trust_report(cal, y, pred.uncertainty),
+        "bins": {"raw": reliability_bins(raw, y), f"T = {temperature:.2f}": reliability_bins(cal, y)},
+    }
 
 
 # ----------------------------------------------------------------------------- HTML pieces
@@ -149,9 +183,17 @@ def leaderboard_section(rows: Sequence[Mapping[str, Any]]) -> str:
     out = ["<h2>Leaderboard</h2>", html_table(ok, cols, [r.get("kind") == "unimodal" for r in ok])]
     failed = [r for r in rows if "error" in r]
     if failed:
-        out.append("<p class='note'>Failed: " + "; ".join(html.escape(f"{r['method']}: {r['error']}") for r in failed) + "</p>")
+        out.append(
+            "<p class='note'>Failed: " + "; ".join(html.escape(f"{r['method']}: {r['error']}") for r in failed) + "</p>"
+        )
     if ok and key in ok[0]:
-        png = _plots.bar_chart([r["method"] for r in ok], [float(r[key]) for r in ok], key.replace("_", " "), f"test {key[5:]} (grey = unimodal)", [r.get("kind") == "unimodal" for r in ok])
+        png = _plots.bar_chart(
+            [r["method"] for r in ok],
+            [float(r[key]) for r in ok],
+            key.replace("_", " "),
+            f"test {key[5:]} (grey = unimodal)",
+            [r.get("kind") == "unimodal" for r in ok],
+        )
         out.append(_img(png, "leaderboard"))
     return "\n".join(out)
 
@@ -162,23 +204,52 @@ def robustness_section(results: Mapping[str, RobustnessResult], reference: str |
         return ""
     first = next(iter(results.values()))
     metric, higher = first.metric, first.higher_is_better
-    out = ["<h2>Robustness</h2>", f"<p class='note'>Metric: test {metric}. Missing rate: fraction of samples that lose one random modality. "
-           "Noise: Gaussian, std = level x the modality's per-feature std on the test data. Seeded, same draws at every level.</p>"]
+    out = [
+        "<h2>Robustness</h2>",
+        f"<p class='note'>Metric: test {metric}. Missing rate: fraction of samples that lose one random modality. "
+        "Noise: Gaussian, std = level x the modality's per-feature std on the test data. Seeded, same draws at every level.</p>",
+    ]
     mods = sorted({m for r in results.values() for m in r.removal})
     rows = []
     for name, r in results.items():
         row: dict[str, Any] = {"method": name, "all modalities": r.clean[metric]}
         row.update({f"without {m}": r.removal[m][metric] for m in mods if m in r.removal})
         rows.append(row)
-    out.append("<h3>Each modality removed</h3>" + html_table(rows, ["method", "all modalities", *[f"without {m}" for m in mods]]))
+    out.append(
+        "<h3>Each modality removed</h3>"
+        + html_table(rows, ["method", "all modalities", *[f"without {m}" for m in mods]])
+    )
     out.append(dropout_comparison(results, metric))
     if mods:
-        out.append(_img(_plots.grouped_bars(list(results), {c: [r.get(c, float("nan")) for r in rows] for c in ["all modalities", *[f"without {m}" for m in mods]]}, metric, f"test {metric} with each modality removed"), "removal"))
+        out.append(
+            _img(
+                _plots.grouped_bars(
+                    list(results),
+                    {
+                        c: [r.get(c, float("nan")) for r in rows]
+                        for c in ["all modalities", *[f"without {m}" for m in mods]]
+                    },
+                    metric,
+                    f"test {metric} with each modality removed",
+                ),
+                "removal",
+            )
+        )
     series = {n: (r.missing_rate.levels, r.missing_rate.values(metric)) for n, r in results.items()}
-    out.append(_img(_plots.curves(series, "fraction of samples missing one modality", metric, "missing-rate sweep"), "missing-rate sweep"))
+    out.append(
+        _img(
+            _plots.curves(series, "fraction of samples missing one modality", metric, "missing-rate sweep"),
+            "missing-rate sweep",
+        )
+    )
     for m in sorted({m for r in results.values() for m in r.noise}):
         s = {n: (r.noise[m].levels, r.noise[m].values(metric)) for n, r in results.items() if m in r.noise}
-        out.append(_img(_plots.curves(s, f"noise level (x per-feature std of {m})", metric, f"Gaussian noise on {m}"), f"noise {m}"))
+        out.append(
+            _img(
+                _plots.curves(s, f"noise level (x per-feature std of {m})", metric, f"Gaussian noise on {m}"),
+                f"noise {m}",
+            )
+        )
     axes = {"missing rate": {n: r.missing_rate for n, r in results.items()}}
     for m in sorted({m for r in results.values() for m in r.noise}):
         axes[f"noise on {m}"] = {n: r.noise[m] for n, r in results.items() if m in r.noise}
@@ -193,9 +264,11 @@ def robustness_section(results: Mapping[str, RobustnessResult], reference: str |
             for n, s in summ.items():
                 srows[n][f"RR {axis}"], srows[n][f"ER {axis}"] = s["relative_norm"], s["effective_norm"]
             cols += [f"RR {axis}", f"ER {axis}"]
-        out.append(f"<h3>MultiBench summaries</h3><p class='note'>RR = relative robustness (area under the curve), ER = effective robustness "
-                   f"(performance beyond the reference <b>{html.escape(ref)}</b> shifted to the same clean performance); both min-max normalised over "
-                   "the methods shown (Liang et al., MultiBench, NeurIPS 2021).</p>" + html_table(list(srows.values()), cols))
+        out.append(
+            f"<h3>MultiBench summaries</h3><p class='note'>RR = relative robustness (area under the curve), ER = effective robustness "
+            f"(performance beyond the reference <b>{html.escape(ref)}</b> shifted to the same clean performance); both min-max normalised over "
+            "the methods shown (Liang et al., MultiBench, NeurIPS 2021).</p>" + html_table(list(srows.values()), cols)
+        )
     else:
         rr = relative_robustness(first.missing_rate.levels, first.missing_rate.values(metric))
         out.append(f"<p>Relative robustness (area under the missing-rate curve, unnormalised): {rr:.4f}</p>")
@@ -218,30 +291,64 @@ def dropout_comparison(results: Mapping[str, RobustnessResult], metric: str, suf
     cols = ["method"] + [f"{t}: {c}" for t in ("plain", "moddrop") for c in ["all", *[f"without {m}" for m in mods]]]
     uni = [f"{n} ({'+'.join(r.noise) or '?'}): {r.clean[metric]:.4f}" for n, r in results.items() if not r.removal]
     note = f"<p class='note'>Unimodal baselines: {html.escape('; '.join(uni))}.</p>" if uni else ""
-    return f"<h3>Training without vs with modality dropout ({html.escape(suffix[1:])})</h3>" + html_table(rows, cols) + note
+    return (
+        f"<h3>Training without vs with modality dropout ({html.escape(suffix[1:])})</h3>"
+        + html_table(rows, cols)
+        + note
+    )
 
 
 def model_section(a: ModelAnalysis, heading: str | None = None) -> str:
     """Metrics, confusion matrix or scatter, and modality weights of one model."""
-    out = [f"<h2>{html.escape(heading or a.name)}</h2>", html_table([{"metric": k, "value": v} for k, v in a.metrics.items()], ["metric", "value"])]
+    out = [
+        f"<h2>{html.escape(heading or a.name)}</h2>",
+        html_table([{"metric": k, "value": v} for k, v in a.metrics.items()], ["metric", "value"]),
+    ]
     if a.confusion is not None:
-        out.append(_img(_plots.confusion_matrix(a.confusion, a.class_names, f"{a.name}: confusion matrix (test)"), "confusion matrix"))
+        out.append(
+            _img(
+                _plots.confusion_matrix(a.confusion, a.class_names, f"{a.name}: confusion matrix (test)"),
+                "confusion matrix",
+            )
+        )
     if a.pred_target is not None:
         out.append(_img(_plots.scatter(*a.pred_target, f"{a.name}: predicted vs true (test)"), "scatter"))
     if a.trust:
         t = a.trust
-        rows = [{"probabilities": name, "ECE": t[key]["ece"], "NLL": t[key]["nll"], "Brier": t[key]["brier"],
-                 **{f"acc @ {c} coverage": v for c, v in t[key]["accuracy_at_coverage"].items()}, "AUROC wrong vs correct": t[key]["auroc_wrong_vs_correct"]}
-                for name, key in (("as trained", "raw"), (f"temperature-scaled (T = {t['temperature']:.3f}, fitted on validation)", "calibrated"))]
-        out.append(f"<h3>Calibration and uncertainty</h3><p class='note'>ECE with 15 bins; uncertainty = {t['uncertainty']} "
-                   "(accuracy on the most certain rows at each coverage).</p>" + html_table(rows, list(rows[0])))
-        out.append(_img(_plots.reliability_diagram(t["bins"], f"{a.name}: reliability diagram (test)"), "reliability diagram"))
+        rows = [
+            {
+                "probabilities": name,
+                "ECE": t[key]["ece"],
+                "NLL": t[key]["nll"],
+                "Brier": t[key]["brier"],
+                **{f"acc @ {c} coverage": v for c, v in t[key]["accuracy_at_coverage"].items()},
+                "AUROC wrong vs correct": t[key]["auroc_wrong_vs_correct"],
+            }
+            for name, key in (
+                ("as trained", "raw"),
+                (f"temperature-scaled (T = {t['temperature']:.3f}, fitted on validation)", "calibrated"),
+            )
+        ]
+        out.append(
+            f"<h3>Calibration and uncertainty</h3><p class='note'>ECE with 15 bins; uncertainty = {t['uncertainty']} "
+            "(accuracy on the most certain rows at each coverage).</p>" + html_table(rows, list(rows[0]))
+        )
+        out.append(
+            _img(_plots.reliability_diagram(t["bins"], f"{a.name}: reliability diagram (test)"), "reliability diagram")
+        )
     if a.shapley:
         mods = sorted(a.shapley, key=lambda m: -a.shapley[m]["mean_abs"])
-        out.append("<h3>Per-modality Shapley values</h3><p class='note'>Exact Shapley values over modality subsets (a missing modality is a mask) "
-                   "of the predicted class's probability; per row they sum to the prediction with every modality minus with none.</p>"
-                   + html_table([{"modality": m, "mean |phi|": a.shapley[m]["mean_abs"], "mean phi": a.shapley[m]["mean"]} for m in mods],
-                                ["modality", "mean |phi|", "mean phi"]))
+        out.append(
+            "<h3>Per-modality Shapley values</h3><p class='note'>Exact Shapley values over modality subsets (a missing modality is a mask) "
+            "of the predicted class's probability; per row they sum to the prediction with every modality minus with none.</p>"
+            + html_table(
+                [
+                    {"modality": m, "mean |phi|": a.shapley[m]["mean_abs"], "mean phi": a.shapley[m]["mean"]}
+                    for m in mods
+                ],
+                ["modality", "mean |phi|", "mean phi"],
+            )
+        )
     return "\n".join(out)
 
 
@@ -249,11 +356,22 @@ def weights_section(analyses: Sequence[ModelAnalysis]) -> str:
     """Mean per-modality weight of every method that exposes one."""
     rows = [a for a in analyses if a.weights]
     if not rows:
-        return "<h2>Per-modality weights</h2><p class='note'>None of the methods shown exposes per-modality weights.</p>"
+        return (
+            "<h2>Per-modality weights</h2><p class='note'>None of the methods shown exposes per-modality weights.</p>"
+        )
     mods = sorted({m for a in rows for m in a.weights})
     table = html_table([{"method": a.name, **a.weights} for a in rows], ["method", *mods])
-    png = _plots.grouped_bars([a.name for a in rows], {m: [a.weights.get(m, 0.0) for a in rows] for m in mods}, "mean weight", "per-modality weight averaged over the test set")
-    return "<h2>Per-modality weights</h2><p class='note'>model.fusion.modality_weights averaged over the test samples.</p>" + table + _img(png, "modality weights")
+    png = _plots.grouped_bars(
+        [a.name for a in rows],
+        {m: [a.weights.get(m, 0.0) for a in rows] for m in mods},
+        "mean weight",
+        "per-modality weight averaged over the test set",
+    )
+    return (
+        "<h2>Per-modality weights</h2><p class='note'>model.fusion.modality_weights averaged over the test samples.</p>"
+        + table
+        + _img(png, "modality weights")
+    )
 
 
 def learning_section(histories: Mapping[str, list[dict[str, float]]]) -> str:
@@ -263,7 +381,9 @@ def learning_section(histories: Mapping[str, list[dict[str, float]]]) -> str:
         return "<h2>Learning curves</h2><p class='note'>No training history was saved.</p>"
     present = {k for h in histories.values() for row in h for k in row}
     keys = [k for k in ("train/loss", "val/loss", "val/accuracy", "val/mae", "val/macro_f1") if k in present][:3]
-    return "<h2>Learning curves</h2>" + _img(_plots.learning_curves(histories, keys, "per-epoch metrics"), "learning curves")
+    return "<h2>Learning curves</h2>" + _img(
+        _plots.learning_curves(histories, keys, "per-epoch metrics"), "learning curves"
+    )
 
 
 def render_page(title: str, sections: Sequence[str], notes: Sequence[str] = ()) -> str:
@@ -274,16 +394,29 @@ def render_page(title: str, sections: Sequence[str], notes: Sequence[str] = ()) 
 
 
 # ----------------------------------------------------------------------------- entry points
-def _load_splits(meta: Mapping[str, Any], data_dir: str | Path | None, options: Mapping[str, Any] | None = None) -> Splits:
+def _load_splits(
+    meta: Mapping[str, Any], data_dir: str | Path | None, options: Mapping[str, Any] | None = None
+) -> Splits:
     from mmfuse.data.registry import load_dataset
 
     name = meta.get("dataset")
     if not name:
-        raise DataError("The model directory's config.json names no dataset; pass the test data from Python with build_model_report(..., test=...).")
-    return load_dataset(name, data_dir=data_dir, **dict(options if options is not None else meta.get("data_options", {})))
+        raise DataError(
+            "The model directory's config.json names no dataset; pass the test data from Python with build_model_report(..., test=...)."
+        )
+    return load_dataset(
+        name, data_dir=data_dir, **dict(options if options is not None else meta.get("data_options", {}))
+    )
 
 
-def build_model_report(model_dir: str | Path, data_dir: str | Path | None = None, test: Dataset | None = None, class_names: Sequence[str] = (), robustness: bool = True, max_samples: int | None = 2000) -> str:
+def build_model_report(
+    model_dir: str | Path,
+    data_dir: str | Path | None = None,
+    test: Dataset | None = None,
+    class_names: Sequence[str] = (),
+    robustness: bool = True,
+    max_samples: int | None = 2000,
+) -> str:
     """HTML report of one saved model; the test set comes from ``test`` or from the dataset named in its config.json."""
     from mmfuse.training.serialization import load_model_dir
 
@@ -293,32 +426,64 @@ def build_model_report(model_dir: str | Path, data_dir: str | Path | None = None
         splits = _load_splits(meta, data_dir)
         test, class_names = splits.test, class_names or splits.spec.class_names
     saved = Path(model_dir) / "robustness.json"
-    rob: bool | RobustnessResult = RobustnessResult.from_dict(json.loads(saved.read_text())) if saved.is_file() else robustness
+    rob: bool | RobustnessResult = (
+        RobustnessResult.from_dict(json.loads(saved.read_text())) if saved.is_file() else robustness
+    )
     a = analyse_model(model, meta, test, name, class_names, rob, max_samples)
     cfg = meta["model"]
-    summary = {"fusion": cfg.get("fusion"), "modalities": "+".join(sorted(cfg.get("encoders", {}))), "task": cfg.get("task"),
-               "modality_dropout": cfg.get("modality_dropout"), "missing_token": cfg.get("missing_token"), "params": sum(p.numel() for p in model.parameters()),
-               "best_val": meta.get("best_val"), "train_time_s": meta.get("train_time_s"), "dataset": meta.get("dataset")}
-    sections = ["<h2>Model</h2>" + html_table([{"field": k, "value": v} for k, v in summary.items()], ["field", "value"]), model_section(a, "Test results"),
-                robustness_section({name: a.robustness}) if a.robustness else "", weights_section([a]), learning_section({name: a.history})]
-    notes = [f"Test metrics on the first {max_samples} test samples." if max_samples and len(test) > max_samples else f"Test metrics on all {len(test)} test samples."]
+    summary = {
+        "fusion": cfg.get("fusion"),
+        "modalities": "+".join(sorted(cfg.get("encoders", {}))),
+        "task": cfg.get("task"),
+        "modality_dropout": cfg.get("modality_dropout"),
+        "missing_token": cfg.get("missing_token"),
+        "params": sum(p.numel() for p in model.parameters()),
+        "best_val": meta.get("best_val"),
+        "train_time_s": meta.get("train_time_s"),
+        "dataset": meta.get("dataset"),
+    }
+    sections = [
+        "<h2>Model</h2>" + html_table([{"field": k, "value": v} for k, v in summary.items()], ["field", "value"]),
+        model_section(a, "Test results"),
+        robustness_section({name: a.robustness}) if a.robustness else "",
+        weights_section([a]),
+        learning_section({name: a.history}),
+    ]
+    notes = [
+        f"Test metrics on the first {max_samples} test samples."
+        if max_samples and len(test) > max_samples
+        else f"Test metrics on all {len(test)} test samples."
+    ]
     return render_page(f"mmfuse model report: {name}", sections, notes)
 
 
-def build_results_report(results_dir: str | Path, data_dir: str | Path | None = None, splits: Splits | None = None, max_samples: int | None = 2000) -> str:
+def build_results_report(
+    results_dir: str | Path,
+    data_dir: str | Path | None = None,
+    splits: Splits | None = None,
+    max_samples: int | None = 2000,
+) -> str:
     """HTML report of a benchmark results dir (``results.json`` + ``models/<method>/``; ``robustness.json`` if present)."""
     from mmfuse.training.serialization import load_model_dir
 
     root = Path(results_dir)
     if not (root / "results.json").is_file():
-        raise DataError(f"{str(root)!r} has no results.json; pass a folder written by 'mmfuse benchmark' or a model directory.")
+        raise DataError(
+            f"{str(root)!r} has no results.json; pass a folder written by 'mmfuse benchmark' or a model directory."
+        )
     payload = json.loads((root / "results.json").read_text())
     rows = payload.get("rows", [])
-    notes = [f"Dataset: {payload.get('dataset')}; total benchmark time {payload.get('total_time_s', float('nan')):.0f} s."]
+    notes = [
+        f"Dataset: {payload.get('dataset')}; total benchmark time {payload.get('total_time_s', float('nan')):.0f} s."
+    ]
     rob_file = root / "robustness.json"
     rob = json.loads(rob_file.read_text()) if rob_file.is_file() else {}
     rob_results = {n: RobustnessResult.from_dict(d) for n, d in rob.get("methods", {}).items()}
-    model_dirs = {r["method"]: root / "models" / r["method"] for r in rows if (root / "models" / r["method"] / "config.json").is_file()}
+    model_dirs = {
+        r["method"]: root / "models" / r["method"]
+        for r in rows
+        if (root / "models" / r["method"] / "config.json").is_file()
+    }
     histories = {n: json.loads((d / "config.json").read_text()).get("history", []) for n, d in model_dirs.items()}
     if splits is None and model_dirs:
         try:
@@ -329,10 +494,16 @@ def build_results_report(results_dir: str | Path, data_dir: str | Path | None = 
     if splits is not None:
         for n, d in model_dirs.items():
             model, meta = load_model_dir(d)
-            analyses.append(analyse_model(model, meta, splits.test, n, splits.spec.class_names, robustness=False, max_samples=max_samples))
+            analyses.append(
+                analyse_model(
+                    model, meta, splits.test, n, splits.spec.class_names, robustness=False, max_samples=max_samples
+                )
+            )
     ok = [r for r in rows if "error" not in r and r.get("method") in {a.name for a in analyses}]
     key, higher = ("test_accuracy", True) if any("test_accuracy" in r for r in ok) else ("test_mae", False)
-    pool = [r for r in ok if r.get("kind") != "unimodal"] or ok  # the best fusion method, baselines only if nothing else
+    pool = [
+        r for r in ok if r.get("kind") != "unimodal"
+    ] or ok  # the best fusion method, baselines only if nothing else
     best = max(pool, key=lambda r: r[key] if higher else -r[key]) if pool else None
     sections = [leaderboard_section(rows)]
     if payload.get("protocol"):
@@ -343,7 +514,9 @@ def build_results_report(results_dir: str | Path, data_dir: str | Path | None = 
         sections.append("<h2>Published results (for comparison)</h2>" + html_table(ref_rows, cols))
     sections.append(robustness_section(rob_results, rob.get("reference")))
     if best is not None:
-        sections.append(model_section(next(a for a in analyses if a.name == best["method"]), f"Best method: {best['method']}"))
+        sections.append(
+            model_section(next(a for a in analyses if a.name == best["method"]), f"Best method: {best['method']}")
+        )
     sections += [weights_section(analyses) if analyses else "", learning_section(histories)]
     return render_page(f"mmfuse benchmark report: {payload.get('dataset')}", sections, notes)
 
@@ -355,7 +528,9 @@ def write_report(text: str, path: str | Path, overwrite: bool = False) -> Path:
     if manifest_kind(path.parent) is not None:
         add_files(path.parent, {path.name: text})
     elif path.exists() and not overwrite:
-        raise ConfigError(f"{str(path)!r} already exists; pass --overwrite to replace it, or -o to choose another file.")
+        raise ConfigError(
+            f"{str(path)!r} already exists; pass --overwrite to replace it, or -o to choose another file."
+        )
     else:
         atomic_write(path, text)
     return path
@@ -368,4 +543,6 @@ def build_report(path: str | Path, data_dir: str | Path | None = None, max_sampl
         return build_results_report(p, data_dir, max_samples=max_samples)
     if (p / "config.json").is_file():
         return build_model_report(p, data_dir, max_samples=max_samples)
-    raise DataError(f"{str(p)!r} is neither a benchmark results folder (results.json) nor a model directory (config.json); check the path.")
+    raise DataError(
+        f"{str(p)!r} is neither a benchmark results folder (results.json) nor a model directory (config.json); check the path."
+    )

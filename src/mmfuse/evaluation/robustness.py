@@ -28,21 +28,24 @@ Representation Learning", NeurIPS 2021 Datasets & Benchmarks, following its refe
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from mmfuse.data.base import Splits
-from mmfuse.tasks import task_kind
 from mmfuse.errors import ConfigError, DataError
 from mmfuse.evaluation.predict import masks_transform, predict, task_metrics
+from mmfuse.tasks import task_kind
 
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
 MISSING_RATES = tuple(round(0.1 * i, 1) for i in range(11))  # MultiBench's 11 imperfection levels
 NOISE_LEVELS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)  # multiples of the per-feature std
+
+
 def main_metric(task: str) -> tuple[str, bool]:
     """``(metric name, higher is better)`` used for the curves of ``task`` (its kind's main metric)."""
     kind = task_kind(task)
@@ -131,13 +134,17 @@ def feature_std(dataset: Dataset, modality: str, batch_size: int = 512) -> torch
             raise DataError(f"The dataset has no modality {modality!r}; it has {sorted(batch['inputs'])}.")
         x = batch["inputs"][modality]
         if not (x.is_floating_point() or x.dtype == torch.uint8):
-            raise ConfigError(f"Modality {modality!r} holds {x.dtype} values (e.g. token ids); Gaussian noise applies to float or uint8 inputs only.")
+            raise ConfigError(
+                f"Modality {modality!r} holds {x.dtype} values (e.g. token ids); Gaussian noise applies to float or uint8 inputs only."
+            )
         x = x[batch["masks"][modality].bool()].double()
         total = x.sum(0) if total is None else total + x.sum(0)
         sq = (x * x).sum(0) if sq is None else sq + (x * x).sum(0)
         n += x.shape[0]
     if n < 2:
-        raise DataError(f"Modality {modality!r} is present in {n} sample(s); at least 2 are needed to estimate its spread.")
+        raise DataError(
+            f"Modality {modality!r} is present in {n} sample(s); at least 2 are needed to estimate its spread."
+        )
     mean = total / n
     return ((sq / n - mean * mean).clamp_min(0.0) * n / (n - 1)).sqrt().float()
 
@@ -194,7 +201,7 @@ class RobustnessResult:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "RobustnessResult":
+    def from_dict(cls, d: Mapping[str, Any]) -> RobustnessResult:
         names = {f.name for f in fields(cls)}
         d = {k: v for k, v in d.items() if k in names}  # saved files may carry extra keys (seed, model_dir)
         d["missing_rate"] = Sweep(**d["missing_rate"])
@@ -236,12 +243,16 @@ def evaluate_robustness(
     clean = run(None)
     removal = {m: run(removal_transform([m])) for m in mods} if len(mods) > 1 else {}
     rates = [float(r) for r in missing_rates]
-    missing = Sweep("missing_rate", None, rates, [clean if r == 0 else run(missing_rate_transform(r, seed)) for r in rates])
+    missing = Sweep(
+        "missing_rate", None, rates, [clean if r == 0 else run(missing_rate_transform(r, seed)) for r in rates]
+    )
     noise = {}
     for m in noise_modalities if noise_modalities is not None else mods:
         std = feature_std(dataset, m)
         levels = [float(v) for v in noise_levels]
-        noise[m] = Sweep("noise", m, levels, [clean if v == 0 else run(noise_transform(m, v, std, seed)) for v in levels])
+        noise[m] = Sweep(
+            "noise", m, levels, [clean if v == 0 else run(noise_transform(m, v, std, seed)) for v in levels]
+        )
     return RobustnessResult(task, metric, higher, clean, removal, missing, noise)
 
 
@@ -255,7 +266,9 @@ def relative_robustness(levels: Sequence[float], values: Sequence[float]) -> flo
     x = np.asarray(levels, dtype=float)
     f = np.asarray(values, dtype=float)
     if x.shape != f.shape or x.size < 2:
-        raise ConfigError(f"A robustness curve needs >= 2 levels and one value per level; got {x.size} levels and {f.size} values.")
+        raise ConfigError(
+            f"A robustness curve needs >= 2 levels and one value per level; got {x.size} levels and {f.size} values."
+        )
     x = (x - x[0]) / (x[-1] - x[0]) if x[-1] != x[0] else x
     return float(np.sum(np.diff(x) * (f[1:] + f[:-1]) / 2))
 
@@ -280,7 +293,9 @@ def maxmin_normalize(scores: Mapping[str, float], higher_is_better: bool = True)
     return {k: (v - lo) / (hi - lo) if hi > lo else 1.0 for k, v in s.items()}
 
 
-def robustness_summary(curves: Mapping[str, Sweep], metric: str, reference: str, higher_is_better: bool = True) -> dict[str, dict[str, float]]:
+def robustness_summary(
+    curves: Mapping[str, Sweep], metric: str, reference: str, higher_is_better: bool = True
+) -> dict[str, dict[str, float]]:
     """Raw and normalised relative / effective robustness of every method along one axis.
 
     Args:
@@ -297,7 +312,10 @@ def robustness_summary(curves: Mapping[str, Sweep], metric: str, reference: str,
     rel = {k: relative_robustness(c.levels, c.values(metric)) for k, c in curves.items()}
     eff = {k: effective_robustness(c.values(metric), ref) for k, c in curves.items()}
     rel_n, eff_n = maxmin_normalize(rel, higher_is_better), maxmin_normalize(eff, higher_is_better)
-    return {k: {"relative": rel[k], "relative_norm": rel_n[k], "effective": eff[k], "effective_norm": eff_n[k]} for k in curves}
+    return {
+        k: {"relative": rel[k], "relative_norm": rel_n[k], "effective": eff[k], "effective_norm": eff_n[k]}
+        for k in curves
+    }
 
 
 def format_removal_table(results: Mapping[str, RobustnessResult]) -> str:
@@ -307,7 +325,9 @@ def format_removal_table(results: Mapping[str, RobustnessResult]) -> str:
     cols = ["method", "all", *[f"no {m}" for m in mods], "missing RR"]
     rows = []
     for name, r in results.items():
-        cells = [name, f"{r.clean[r.metric]:.4f}"] + [f"{r.removal[m][r.metric]:.4f}" if m in r.removal else "-" for m in mods]
+        cells = [name, f"{r.clean[r.metric]:.4f}"] + [
+            f"{r.removal[m][r.metric]:.4f}" if m in r.removal else "-" for m in mods
+        ]
         cells.append(f"{relative_robustness(r.missing_rate.levels, r.missing_rate.values(r.metric)):.4f}")
         rows.append(cells)
     widths = [max(len(c), *(len(x[i]) for x in rows)) for i, c in enumerate(cols)]

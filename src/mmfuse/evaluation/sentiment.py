@@ -16,7 +16,7 @@ Papers write Acc-2 as "has0/non0" (e.g. MISA: 81.8/83.4 on MOSI); older papers r
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -45,7 +45,9 @@ def sentiment_metrics(pred: Sequence[float] | np.ndarray, target: Sequence[float
     yhat = np.asarray(pred, dtype=float).reshape(-1)
     y = np.asarray(target, dtype=float).reshape(-1)
     if yhat.shape != y.shape or y.size == 0:
-        raise DataError(f"Sentiment metrics need one prediction per target; got {yhat.size} predictions and {y.size} targets.")
+        raise DataError(
+            f"Sentiment metrics need one prediction per target; got {yhat.size} predictions and {y.size} targets."
+        )
     out: dict[str, float] = {}
     has_t, has_p = y >= 0, yhat >= 0
     out["acc2_has0"] = float(np.mean(has_t == has_p))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn
@@ -12,7 +12,9 @@ from mmfuse.errors import ConfigError, DataError
 from mmfuse.tasks import TASK_KINDS
 
 
-def present_embeddings(fusion: nn.Module, embeddings: Mapping[str, Tensor], masks: Mapping[str, Tensor] | None) -> tuple[list[Tensor], Tensor]:
+def present_embeddings(
+    fusion: nn.Module, embeddings: Mapping[str, Tensor], masks: Mapping[str, Tensor] | None
+) -> tuple[list[Tensor], Tensor]:
     """The embeddings in ``fusion.modalities`` (sorted) order with absent rows set to exactly zero.
 
     Zeroing with :func:`torch.where` (not a product) means nothing in an absent row - a learned
@@ -27,17 +29,23 @@ def present_embeddings(fusion: nn.Module, embeddings: Mapping[str, Tensor], mask
     name = type(fusion).__name__
     lacking = [m for m in fusion.modalities if m not in embeddings]
     if lacking:
-        raise DataError(f"{name} was built for modalities {fusion.modalities} but the embeddings lack {lacking}; pass one (B, D) tensor per modality.")
+        raise DataError(
+            f"{name} was built for modalities {fusion.modalities} but the embeddings lack {lacking}; pass one (B, D) tensor per modality."
+        )
     zs, present = [], []
     for m in fusion.modalities:
         z = embeddings[m]
         if z.dim() != 2 or z.shape[1] != fusion.dims[m]:
-            raise DataError(f"Embedding of modality {m!r} has shape {tuple(z.shape)}; {name} was built for (B, {fusion.dims[m]}).")
+            raise DataError(
+                f"Embedding of modality {m!r} has shape {tuple(z.shape)}; {name} was built for (B, {fusion.dims[m]})."
+            )
         mask = None if masks is None else masks.get(m)
         if mask is None:
             mask = torch.ones(z.shape[0], dtype=torch.bool, device=z.device)
         if mask.shape != (z.shape[0],):
-            raise DataError(f"Mask of modality {m!r} has shape {tuple(mask.shape)}; expected ({z.shape[0]},) to match its embedding.")
+            raise DataError(
+                f"Mask of modality {m!r} has shape {tuple(mask.shape)}; expected ({z.shape[0]},) to match its embedding."
+            )
         mask = mask.to(device=z.device, dtype=torch.bool)
         zs.append(torch.where(mask[:, None], z, torch.zeros((), dtype=z.dtype, device=z.device)))
         present.append(mask)

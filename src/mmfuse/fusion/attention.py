@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn
@@ -40,7 +40,9 @@ class ModalityAttentionFusion(Fusion):
         ``(B, out_dim)``.
     """
 
-    def __init__(self, dims: Mapping[str, int], out_dim: int, hidden: int | None = None, attention_dim: int = 32) -> None:
+    def __init__(
+        self, dims: Mapping[str, int], out_dim: int, hidden: int | None = None, attention_dim: int = 32
+    ) -> None:
         super().__init__(dims, out_dim)
         hidden = self.out_dim if hidden is None else int(hidden)
         check_positive("modality_attention", out_dim=out_dim, hidden=hidden, attention_dim=attention_dim)

@@ -12,7 +12,8 @@ embeddings and presence masks, and returns ``(B, out_dim)``.
 
 from __future__ import annotations
 
-from typing import ClassVar, Mapping
+from collections.abc import Mapping
+from typing import ClassVar
 
 from torch import Tensor, nn
 

@@ -27,8 +27,9 @@ probability ``log(alpha / S)`` (a log-probability, so the usual metrics and cros
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Mapping
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F

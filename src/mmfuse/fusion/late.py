@@ -18,7 +18,8 @@ analysis", ACM Multimedia 2005; Kittler, Hatef, Duin & Matas, "On combining clas
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Mapping
+from collections.abc import Mapping
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -51,7 +52,9 @@ def late_average(outputs: Tensor, weights: Tensor, present: Tensor, task: str) -
         return (weights[:, :, None] * outputs).sum(dim=1)
     if kind.activation == "sigmoid":
         half = math.log(0.5)
-        return log_mixture(F.logsigmoid(outputs), weights, present, half) - log_mixture(F.logsigmoid(-outputs), weights, present, half)
+        return log_mixture(F.logsigmoid(outputs), weights, present, half) - log_mixture(
+            F.logsigmoid(-outputs), weights, present, half
+        )
     return log_mixture(torch.log_softmax(outputs, dim=-1), weights, present, -math.log(outputs.shape[-1]))
 
 
@@ -88,8 +91,12 @@ def majority_vote(outputs: Tensor, present: Tensor, task: str, tie_break: float 
         pos = ((outputs > 0) & present[:, :, None]).sum(dim=1).to(outputs.dtype)  # (B, L)
         neg = count[:, None].to(outputs.dtype) - pos
         p = torch.sigmoid(late_average(outputs, uniform, present, kind))
-        return torch.log((pos + tie_break * p).clamp_min(1e-30)) - torch.log((neg + tie_break * (1 - p)).clamp_min(1e-30))
-    votes = (F.one_hot(outputs.argmax(dim=-1), outputs.shape[-1]) * present[:, :, None]).sum(dim=1).to(outputs.dtype)  # (B, C)
+        return torch.log((pos + tie_break * p).clamp_min(1e-30)) - torch.log(
+            (neg + tie_break * (1 - p)).clamp_min(1e-30)
+        )
+    votes = (
+        (F.one_hot(outputs.argmax(dim=-1), outputs.shape[-1]) * present[:, :, None]).sum(dim=1).to(outputs.dtype)
+    )  # (B, C)
     mean_prob = late_average(outputs, uniform, present, kind).exp()  # (B, C), uniform if no modality
     score = (votes + tie_break * mean_prob).clamp_min(1e-30)
     return torch.log(score) - torch.log(score.sum(dim=-1, keepdim=True))
@@ -109,7 +116,14 @@ class DecisionFusion(Fusion):
     decision_level: ClassVar[bool] = True
     tasks: ClassVar[tuple[str, ...]] = ("classification", "regression", "multilabel")  # the tasks the method serves
 
-    def __init__(self, dims: Mapping[str, int], out_dim: int, task: str = "classification", hidden: int = 64, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        dims: Mapping[str, int],
+        out_dim: int,
+        task: str = "classification",
+        hidden: int = 64,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__(dims, out_dim)
         method = getattr(type(self), "registry_name", type(self).__name__)
         check_positive(method, out_dim=out_dim, hidden=hidden)
@@ -157,7 +171,14 @@ class LateWeightedFusion(DecisionFusion):
     Args and Inputs as :class:`DecisionFusion`. Returns ``(B, out_dim)``.
     """
 
-    def __init__(self, dims: Mapping[str, int], out_dim: int, task: str = "classification", hidden: int = 64, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        dims: Mapping[str, int],
+        out_dim: int,
+        task: str = "classification",
+        hidden: int = 64,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__(dims, out_dim, task, hidden, dropout)
         self.logits = nn.Parameter(torch.zeros(len(self.modalities)))
 
@@ -188,11 +209,19 @@ class LateVoteFusion(DecisionFusion):
     """
 
     def __init__(
-        self, dims: Mapping[str, int], out_dim: int, task: str = "classification", hidden: int = 64, dropout: float = 0.0, tie_break: float = 0.5
+        self,
+        dims: Mapping[str, int],
+        out_dim: int,
+        task: str = "classification",
+        hidden: int = 64,
+        dropout: float = 0.0,
+        tie_break: float = 0.5,
     ) -> None:
         super().__init__(dims, out_dim, task, hidden, dropout)
         if not 0.0 < float(tie_break) < 1.0:
-            raise ConfigError(f"Fusion 'late_vote' option tie_break={tie_break} must be in (0, 1) so that it never overrides a vote.")
+            raise ConfigError(
+                f"Fusion 'late_vote' option tie_break={tie_break} must be in (0, 1) so that it never overrides a vote."
+            )
         self.tie_break = float(tie_break)
 
     def modality_weights(self, embeddings: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> Tensor | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -89,7 +89,9 @@ class TensorFusion(Fusion):
 
     def forward(self, embeddings: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> Tensor:
         zs, present = present_embeddings(self, embeddings, masks)
-        projected = [self.proj[m](z) * present[:, i, None].to(z.dtype) for i, (m, z) in enumerate(zip(self.modalities, zs))]
+        projected = [
+            self.proj[m](z) * present[:, i, None].to(z.dtype) for i, (m, z) in enumerate(zip(self.modalities, zs))
+        ]
         return torch.relu(self.linear(tensor_fusion(projected)))
 
 
@@ -122,7 +124,9 @@ class LowRankTensorFusion(Fusion):
         super().__init__(dims, out_dim)
         check_positive("low_rank_tensor", out_dim=out_dim, rank=rank)
         self.rank = int(rank)
-        self.factors = nn.ParameterDict({m: nn.Parameter(torch.empty(self.rank, d + 1, self.out_dim)) for m, d in self.dims.items()})
+        self.factors = nn.ParameterDict(
+            {m: nn.Parameter(torch.empty(self.rank, d + 1, self.out_dim)) for m, d in self.dims.items()}
+        )
         for w in self.factors.values():
             nn.init.xavier_normal_(w)
         self.bias = nn.Parameter(torch.zeros(self.out_dim))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn
@@ -60,7 +60,14 @@ class SelfAttentionFusion(Fusion):
     """
 
     def __init__(
-        self, dims: Mapping[str, int], out_dim: int, d_model: int = 64, num_heads: int = 4, num_layers: int = 1, dropout: float = 0.0, ffn_mult: int = 2
+        self,
+        dims: Mapping[str, int],
+        out_dim: int,
+        d_model: int = 64,
+        num_heads: int = 4,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        ffn_mult: int = 2,
     ) -> None:
         super().__init__(dims, out_dim)
         _check_width("self_attention", d_model, num_heads)
@@ -112,7 +119,13 @@ class CrossAttentionFusion(Fusion):
     """
 
     def __init__(
-        self, dims: Mapping[str, int], out_dim: int, d_model: int = 64, num_heads: int = 4, dropout: float = 0.0, ffn_mult: int = 2
+        self,
+        dims: Mapping[str, int],
+        out_dim: int,
+        d_model: int = 64,
+        num_heads: int = 4,
+        dropout: float = 0.0,
+        ffn_mult: int = 2,
     ) -> None:
         super().__init__(dims, out_dim)
         _check_width("cross_attention", d_model, num_heads)
@@ -120,10 +133,20 @@ class CrossAttentionFusion(Fusion):
         self.tokens = _ModalityTokens(self.dims, d_model)
         names = self.modalities
         if len(names) > 1:
-            self.cross = nn.ModuleDict({m: nn.MultiheadAttention(d_model, num_heads, dropout=dropout, batch_first=True) for m in names})
+            self.cross = nn.ModuleDict(
+                {m: nn.MultiheadAttention(d_model, num_heads, dropout=dropout, batch_first=True) for m in names}
+            )
         self.norm1 = nn.ModuleDict({m: nn.LayerNorm(d_model) for m in names})
         self.ffn = nn.ModuleDict(
-            {m: nn.Sequential(nn.Linear(d_model, ffn_mult * d_model), nn.ReLU(), nn.Dropout(dropout), nn.Linear(ffn_mult * d_model, d_model)) for m in names}
+            {
+                m: nn.Sequential(
+                    nn.Linear(d_model, ffn_mult * d_model),
+                    nn.ReLU(),
+                    nn.Dropout(dropout),
+                    nn.Linear(ffn_mult * d_model, d_model),
+                )
+                for m in names
+            }
         )
         self.norm2 = nn.ModuleDict({m: nn.LayerNorm(d_model) for m in names})
         self.out = nn.Linear(d_model, self.out_dim)
@@ -143,7 +166,9 @@ class CrossAttentionFusion(Fusion):
             has_key = present[:, others].any(dim=1)  # (B,)
             # a sample with no other modality attends to all keys (finite, no NaN) and is zeroed after
             hidden = ~present[:, others] & has_key[:, None]
-            a, _ = self.cross[m](tokens[:, i : i + 1], keys, keys, key_padding_mask=hidden, need_weights=False)  # (B, 1, d)
+            a, _ = self.cross[m](
+                tokens[:, i : i + 1], keys, keys, key_padding_mask=hidden, need_weights=False
+            )  # (B, 1, d)
             outs.append(torch.where(has_key[:, None, None], a, torch.zeros_like(a)))
         return torch.cat(outs, dim=1)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn
@@ -42,7 +42,11 @@ class WeightedSumFusion(Fusion):
     """
 
     def __init__(
-        self, dims: Mapping[str, int], out_dim: int, weights: Mapping[str, float] | None = None, learn_weights: bool = True
+        self,
+        dims: Mapping[str, int],
+        out_dim: int,
+        weights: Mapping[str, float] | None = None,
+        learn_weights: bool = True,
     ) -> None:
         super().__init__(dims, out_dim)
         check_positive("weighted_sum", out_dim=out_dim)

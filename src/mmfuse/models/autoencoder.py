@@ -8,8 +8,8 @@ likelihood and a vector with a Gaussian one).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from itertools import combinations
-from typing import Iterable, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -75,7 +75,9 @@ class DualAutoencoder(nn.Module):
         super().__init__()
         self.modalities = modality_order(encoders)
         if len(self.modalities) < 2 or sorted(decoders) != self.modalities:
-            raise ConfigError(f"DualAutoencoder needs >= 2 modalities with one encoder and one decoder each; got encoders {self.modalities}, decoders {sorted(decoders)}.")
+            raise ConfigError(
+                f"DualAutoencoder needs >= 2 modalities with one encoder and one decoder each; got encoders {self.modalities}, decoders {sorted(decoders)}."
+            )
         if correlation not in ("pearson", "cca"):
             raise ConfigError(f"DualAutoencoder correlation={correlation!r}; use 'pearson' or 'cca'.")
         self.encoders = nn.ModuleDict({m: encoders[m] for m in self.modalities})
@@ -84,7 +86,9 @@ class DualAutoencoder(nn.Module):
         self.likelihoods = _check_likelihoods(self.modalities, likelihoods)
 
     @classmethod
-    def from_dims(cls, dims: Mapping[str, int], latent: int = 16, hidden: Iterable[int] = (64,), **kwargs) -> "DualAutoencoder":
+    def from_dims(
+        cls, dims: Mapping[str, int], latent: int = 16, hidden: Iterable[int] = (64,), **kwargs
+    ) -> DualAutoencoder:
         """MLP encoders ``D_m -> hidden -> latent`` and mirrored decoders ``latent -> hidden -> D_m``."""
         hidden = list(hidden)
         enc = {m: mlp(d, hidden, latent) for m, d in dims.items()}
@@ -154,7 +158,9 @@ class MultimodalVAE(nn.Module):
         super().__init__()
         self.modalities = modality_order(encoders)
         if sorted(decoders) != self.modalities:
-            raise ConfigError(f"MultimodalVAE needs one decoder per encoder; encoders {self.modalities}, decoders {sorted(decoders)}.")
+            raise ConfigError(
+                f"MultimodalVAE needs one decoder per encoder; encoders {self.modalities}, decoders {sorted(decoders)}."
+            )
         self.encoders = nn.ModuleDict({m: encoders[m] for m in self.modalities})
         self.decoders = nn.ModuleDict({m: decoders[m] for m in self.modalities})
         self.latent, self.beta, self.random_subsets = int(latent), float(beta), int(random_subsets)
@@ -162,7 +168,9 @@ class MultimodalVAE(nn.Module):
         self.recon_weights = {m: float((recon_weights or {}).get(m, 1.0)) for m in self.modalities}
 
     @classmethod
-    def from_dims(cls, dims: Mapping[str, int], latent: int = 16, hidden: Iterable[int] = (256,), **kwargs) -> "MultimodalVAE":
+    def from_dims(
+        cls, dims: Mapping[str, int], latent: int = 16, hidden: Iterable[int] = (256,), **kwargs
+    ) -> MultimodalVAE:
         """MLP experts ``D_m -> hidden -> 2k`` and decoders ``k -> hidden -> D_m`` (e.g. ``{"image": 784}`` with a Bernoulli likelihood)."""
         hidden = list(hidden)
         enc = {m: mlp(d, hidden, 2 * latent) for m, d in dims.items()}
@@ -198,7 +206,9 @@ class MultimodalVAE(nn.Module):
         return out
 
     @torch.no_grad()
-    def generate(self, source: Mapping[str, Tensor], target: str, masks: Mapping[str, Tensor] | None = None, sample: bool = False) -> Tensor:
+    def generate(
+        self, source: Mapping[str, Tensor], target: str, masks: Mapping[str, Tensor] | None = None, sample: bool = False
+    ) -> Tensor:
         """Generate modality ``target`` from the modalities in ``source``: decoder mean at ``z = mu`` (or a sample of ``q``).
 
         Inputs: ``source {m: (B, ...)}``, optional ``masks``. Returns: ``(B, ...)`` the target's decoder mean.
@@ -210,7 +220,9 @@ class MultimodalVAE(nn.Module):
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample else mu
         return self.decode(z, [target])[target]
 
-    def elbo_terms(self, inputs: Mapping[str, Tensor], masks: Mapping[str, Tensor], subset: Iterable[str]) -> tuple[Tensor, Tensor]:
+    def elbo_terms(
+        self, inputs: Mapping[str, Tensor], masks: Mapping[str, Tensor], subset: Iterable[str]
+    ) -> tuple[Tensor, Tensor]:
         """Negative ELBO of one subset: ``(recon, kl)`` averaged over the rows that have at least one modality of ``subset``."""
         subset = [m for m in self.modalities if m in set(subset)]
         sub_masks = {m: masks[m] for m in subset}
@@ -224,7 +236,13 @@ class MultimodalVAE(nn.Module):
         for m in subset:
             keep = sub_masks[m]
             if keep.any():  # mean over the subset's rows of the per-row sum over its present modalities
-                recon = recon + self.recon_weights[m] * reconstruction_loss(self.decoders[m](z), inputs[m], keep, self.likelihoods[m]) * keep.sum() / n
+                recon = (
+                    recon
+                    + self.recon_weights[m]
+                    * reconstruction_loss(self.decoders[m](z), inputs[m], keep, self.likelihoods[m])
+                    * keep.sum()
+                    / n
+                )
         kl = gaussian_kl(mu[rows], logvar[rows]).mean()
         return recon, kl
 

@@ -45,13 +45,17 @@ def task_specs(cfg: ModelConfig) -> dict[str, dict[str, Any]]:
         spec = dict(cfg.tasks[name])
         unknown = sorted(set(spec) - set(_TASK_KEYS))
         if unknown:
-            raise ConfigError(f"ModelConfig.tasks[{name!r}] has unknown key(s) {unknown}; valid keys: {list(_TASK_KEYS)}.")
+            raise ConfigError(
+                f"ModelConfig.tasks[{name!r}] has unknown key(s) {unknown}; valid keys: {list(_TASK_KEYS)}."
+            )
         kind = spec.get("task")
         if kind not in TASK_KINDS:
             raise ConfigError(f"ModelConfig.tasks[{name!r}] has task kind {kind!r}; use one of {list(TASK_KINDS)}.")
         n = spec.get("num_outputs", 1 if task_kind(kind).target == "values" else None)
         if not isinstance(n, int) or n < 1:
-            raise ConfigError(f"ModelConfig.tasks[{name!r}] needs 'num_outputs', a positive integer (classes, targets or labels); got {n!r}.")
+            raise ConfigError(
+                f"ModelConfig.tasks[{name!r}] needs 'num_outputs', a positive integer (classes, targets or labels); got {n!r}."
+            )
         specs[name] = {"task": kind, "num_outputs": n, "weight": float(spec.get("weight", 1.0))}
     return specs
 
@@ -62,13 +66,17 @@ def build_model(cfg: ModelConfig) -> nn.Module:
         raise ConfigError("ModelConfig.encoders is empty; give at least one modality.")
     tasks = task_specs(cfg)
     if not tasks and cfg.num_outputs < 1:
-        raise ConfigError(f"ModelConfig.num_outputs is {cfg.num_outputs}; give the number of classes, targets or labels (or 'tasks' for a multi-task model).")
+        raise ConfigError(
+            f"ModelConfig.num_outputs is {cfg.num_outputs}; give the number of classes, targets or labels (or 'tasks' for a multi-task model)."
+        )
     encoders = build_encoders(cfg.encoders)
     dims = {m: int(e.out_dim) for m, e in encoders.items()}
     fusion_cls = FUSIONS.get(cfg.fusion)
     decision = bool(getattr(fusion_cls, "decision_level", False))
     if tasks and decision:
-        raise ConfigError(f"Fusion {cfg.fusion!r} is decision-level (it predicts directly); a multi-task model needs a feature-level fusion.")
+        raise ConfigError(
+            f"Fusion {cfg.fusion!r} is decision-level (it predicts directly); a multi-task model needs a feature-level fusion."
+        )
     out_dim = cfg.num_outputs if decision else cfg.hidden
     extra = dict(cfg.fusion_params)
     if decision:
@@ -76,16 +84,37 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     fusion = FUSIONS.build(cfg.fusion, dims=dims, out_dim=out_dim, **extra)
     tokens = MissingTokens(dims) if cfg.missing_token else None
     rates = cfg.modality_dropout
-    dropout = ModalityDropout(rates, sorted(dims)) if (rates if isinstance(rates, (int, float)) else any(rates.values())) else None
+    dropout = (
+        ModalityDropout(rates, sorted(dims))
+        if (rates if isinstance(rates, (int, float)) else any(rates.values()))
+        else None
+    )
     if tasks:
         if cfg.unimodal_heads:
-            raise ConfigError("ModelConfig.unimodal_heads is not supported with 'tasks'; turn it off for a multi-task model.")
-        heads = {t: HEADS.build(cfg.head, in_dim=fusion.out_dim, out_dim=s["num_outputs"], **cfg.head_params) for t, s in tasks.items()}
+            raise ConfigError(
+                "ModelConfig.unimodal_heads is not supported with 'tasks'; turn it off for a multi-task model."
+            )
+        heads = {
+            t: HEADS.build(cfg.head, in_dim=fusion.out_dim, out_dim=s["num_outputs"], **cfg.head_params)
+            for t, s in tasks.items()
+        }
         weights = {t: s["weight"] for t, s in tasks.items()}
         if cfg.sharing == "soft":
-            return SoftSharingModel.from_modules(encoders, fusion, heads, task_weights=weights, penalty_weight=cfg.sharing_weight, missing_tokens=tokens, modality_dropout=dropout)
-        return HardSharingModel(encoders, fusion, heads, task_weights=weights, missing_tokens=tokens, modality_dropout=dropout)
-    head = None if decision else HEADS.build(cfg.head, in_dim=fusion.out_dim, out_dim=cfg.num_outputs, **cfg.head_params)
+            return SoftSharingModel.from_modules(
+                encoders,
+                fusion,
+                heads,
+                task_weights=weights,
+                penalty_weight=cfg.sharing_weight,
+                missing_tokens=tokens,
+                modality_dropout=dropout,
+            )
+        return HardSharingModel(
+            encoders, fusion, heads, task_weights=weights, missing_tokens=tokens, modality_dropout=dropout
+        )
+    head = (
+        None if decision else HEADS.build(cfg.head, in_dim=fusion.out_dim, out_dim=cfg.num_outputs, **cfg.head_params)
+    )
     unimodal = None
     if cfg.unimodal_heads:
         unimodal = {m: HEADS.build("linear", in_dim=d, out_dim=cfg.num_outputs) for m, d in dims.items()}

@@ -13,7 +13,7 @@ Decision-level fusions additionally renormalise their weights over the modalitie
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn

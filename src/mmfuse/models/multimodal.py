@@ -5,7 +5,8 @@ It only composes modules that were built elsewhere (see :mod:`mmfuse.models.buil
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -67,14 +68,18 @@ class MultimodalModel(nn.Module):
         missing = [m for m in self.modalities if m not in inputs]
         if missing:
             raise KeyError(f"Model expects modalities {self.modalities}; the batch lacks {missing}.")
-        masks = validate_batch({m: inputs[m] for m in self.modalities}, {m: v for m, v in (masks or {}).items() if m in self.encoders})
+        masks = validate_batch(
+            {m: inputs[m] for m in self.modalities}, {m: v for m, v in (masks or {}).items() if m in self.encoders}
+        )
         if self.modality_dropout is not None:
             masks = self.modality_dropout(masks)
         emb = self.encode(inputs, masks)
         # with learned missing tokens, the token stands in for the absent modality, so the fusion sees it as present
         fusion_masks = {m: torch.ones_like(v) for m, v in masks.items()} if self.missing_tokens is not None else masks
         evidence = None
-        if getattr(self.fusion, "produces_evidence", False):  # evidential fusion: keep its Dirichlets for the loss and uncertainty
+        if getattr(
+            self.fusion, "produces_evidence", False
+        ):  # evidential fusion: keep its Dirichlets for the loss and uncertainty
             evidence = self.fusion.evidence(emb, fusion_masks)
             fused = self.fusion.predict_from(evidence)
         else:

@@ -15,8 +15,9 @@ train them with :func:`mmfuse.objectives.multitask.multitask_loss` (their ``loss
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from itertools import combinations
-from typing import Any, Mapping
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -29,11 +30,18 @@ from mmfuse.objectives.multitask import multitask_loss
 
 
 def _headless(
-    encoders: Mapping[str, nn.Module], fusion: Fusion, missing_tokens: MissingTokens | None = None, modality_dropout: ModalityDropout | None = None
+    encoders: Mapping[str, nn.Module],
+    fusion: Fusion,
+    missing_tokens: MissingTokens | None = None,
+    modality_dropout: ModalityDropout | None = None,
 ) -> MultimodalModel:
     if getattr(fusion, "decision_level", False):
-        raise ConfigError(f"Fusion {type(fusion).__name__} is decision-level (it predicts directly); multi-task models need a feature-level fusion.")
-    return MultimodalModel(encoders, fusion, head=None, missing_tokens=missing_tokens, modality_dropout=modality_dropout)
+        raise ConfigError(
+            f"Fusion {type(fusion).__name__} is decision-level (it predicts directly); multi-task models need a feature-level fusion."
+        )
+    return MultimodalModel(
+        encoders, fusion, head=None, missing_tokens=missing_tokens, modality_dropout=modality_dropout
+    )
 
 
 class HardSharingModel(nn.Module):
@@ -67,7 +75,7 @@ class HardSharingModel(nn.Module):
         self.task_weights = {t: float((task_weights or {}).get(t, 1.0)) for t in self.tasks}
 
     @classmethod
-    def from_model(cls, model: MultimodalModel, heads: Mapping[str, nn.Module], **kwargs: Any) -> "HardSharingModel":
+    def from_model(cls, model: MultimodalModel, heads: Mapping[str, nn.Module], **kwargs: Any) -> HardSharingModel:
         """Reuse the encoders, fusion and missing-modality modules of a built :class:`MultimodalModel` (its head is dropped)."""
         kwargs.setdefault("missing_tokens", model.missing_tokens)
         kwargs.setdefault("modality_dropout", model.modality_dropout)
@@ -77,9 +85,16 @@ class HardSharingModel(nn.Module):
         """Shared trunk once, then every head: ``{"prediction": {t: h_t(fused)}, ...}`` (see the class docstring)."""
         out = self.trunk(inputs, masks)
         fused = out["fused"]
-        return {"prediction": {t: self.heads[t](fused) for t in self.tasks}, "fused": fused, "embeddings": out["embeddings"], "masks": out["masks"]}
+        return {
+            "prediction": {t: self.heads[t](fused) for t in self.tasks},
+            "fused": fused,
+            "embeddings": out["embeddings"],
+            "masks": out["masks"],
+        }
 
-    def loss(self, output: Mapping[str, Any], targets: Mapping[str, Tensor], task_types: Mapping[str, str]) -> dict[str, Tensor]:
+    def loss(
+        self, output: Mapping[str, Any], targets: Mapping[str, Tensor], task_types: Mapping[str, str]
+    ) -> dict[str, Tensor]:
         """``{task: L_t, "total": sum_t w_t L_t}`` (see :func:`~mmfuse.objectives.multitask.multitask_loss`)."""
         return multitask_loss(output["prediction"], targets, task_types, self.task_weights)
 
@@ -109,13 +124,19 @@ class SoftSharingModel(nn.Module):
         super().__init__()
         self.tasks = sorted(heads)
         if sorted(trunks) != self.tasks:
-            raise ConfigError(f"SoftSharingModel needs one trunk per task head; trunks {sorted(trunks)}, heads {self.tasks}.")
+            raise ConfigError(
+                f"SoftSharingModel needs one trunk per task head; trunks {sorted(trunks)}, heads {self.tasks}."
+            )
         shapes = {t: [(n, p.shape) for n, p in trunks[t].named_parameters()] for t in self.tasks}
         for t in self.tasks:
             if not isinstance(trunks[t].head, nn.Identity):
-                raise ConfigError(f"Trunk of task {t!r} has a head; build trunks with head=None (or use SoftSharingModel.from_modules).")
+                raise ConfigError(
+                    f"Trunk of task {t!r} has a head; build trunks with head=None (or use SoftSharingModel.from_modules)."
+                )
             if shapes[t] != shapes[self.tasks[0]]:
-                raise ConfigError(f"Trunk of task {t!r} differs in architecture from that of {self.tasks[0]!r}; soft sharing ties corresponding parameters.")
+                raise ConfigError(
+                    f"Trunk of task {t!r} differs in architecture from that of {self.tasks[0]!r}; soft sharing ties corresponding parameters."
+                )
         self.trunks = nn.ModuleDict({t: trunks[t] for t in self.tasks})
         self.heads = nn.ModuleDict({t: heads[t] for t in self.tasks})
         self.task_weights = {t: float((task_weights or {}).get(t, 1.0)) for t in self.tasks}
@@ -124,10 +145,18 @@ class SoftSharingModel(nn.Module):
 
     @classmethod
     def from_modules(
-        cls, encoders: Mapping[str, nn.Module], fusion: Fusion, heads: Mapping[str, nn.Module], missing_tokens: MissingTokens | None = None, **kwargs: Any
-    ) -> "SoftSharingModel":
+        cls,
+        encoders: Mapping[str, nn.Module],
+        fusion: Fusion,
+        heads: Mapping[str, nn.Module],
+        missing_tokens: MissingTokens | None = None,
+        **kwargs: Any,
+    ) -> SoftSharingModel:
         """One deep copy of ``encoders`` + ``fusion`` (+ ``missing_tokens``) per task (all start equal, so ``Omega = 0`` at initialisation)."""
-        trunks = {t: _headless(copy.deepcopy(dict(encoders)), copy.deepcopy(fusion), copy.deepcopy(missing_tokens)) for t in sorted(heads)}
+        trunks = {
+            t: _headless(copy.deepcopy(dict(encoders)), copy.deepcopy(fusion), copy.deepcopy(missing_tokens))
+            for t in sorted(heads)
+        }
         return cls(trunks, heads, **kwargs)
 
     def sharing_penalty(self) -> Tensor:
@@ -154,7 +183,9 @@ class SoftSharingModel(nn.Module):
             "sharing_penalty": self.penalty_weight * self.sharing_penalty(),
         }
 
-    def loss(self, output: Mapping[str, Any], targets: Mapping[str, Tensor], task_types: Mapping[str, str]) -> dict[str, Tensor]:
+    def loss(
+        self, output: Mapping[str, Any], targets: Mapping[str, Tensor], task_types: Mapping[str, str]
+    ) -> dict[str, Tensor]:
         """``{task: L_t, "sharing": weighted Omega, "total": sum_t w_t L_t + penalty_weight * Omega}``."""
         terms = multitask_loss(output["prediction"], targets, task_types, self.task_weights)
         terms["sharing"] = output["sharing_penalty"]

@@ -14,7 +14,8 @@ discriminator descends ``w dL_adv/dtheta_d`` while the encoders, through the rev
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -74,11 +75,20 @@ class ModalityAdversarial(Objective):
     Returns: the discriminator's cross-entropy (plus the projection penalty).
     """
 
-    def __init__(self, dims: Mapping[str, int], lambd: float = 1.0, shared_dim: int | None = None, hidden: int = 64, ortho_weight: float = 1.0) -> None:
+    def __init__(
+        self,
+        dims: Mapping[str, int],
+        lambd: float = 1.0,
+        shared_dim: int | None = None,
+        hidden: int = 64,
+        ortho_weight: float = 1.0,
+    ) -> None:
         super().__init__()
         self.modalities = sorted(dims)
         if len(self.modalities) < 2:
-            raise ConfigError(f"Objective 'adversarial' needs at least two modalities; the model has {self.modalities}.")
+            raise ConfigError(
+                f"Objective 'adversarial' needs at least two modalities; the model has {self.modalities}."
+            )
         sizes = {int(dims[m]) for m in self.modalities}
         self.lambd, self.ortho_weight = float(lambd), float(ortho_weight)
         if shared_dim is None and len(sizes) == 1:
@@ -86,7 +96,9 @@ class ModalityAdversarial(Objective):
             width = sizes.pop()
         else:
             width = int(shared_dim or min(sizes))
-            self.projections = nn.ParameterDict({m: nn.Parameter(torch.empty(int(dims[m]), width)) for m in self.modalities})
+            self.projections = nn.ParameterDict(
+                {m: nn.Parameter(torch.empty(int(dims[m]), width)) for m in self.modalities}
+            )
             for p in self.projections.values():
                 nn.init.orthogonal_(p)
         self.discriminator = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, len(self.modalities)))
@@ -101,7 +113,9 @@ class ModalityAdversarial(Objective):
         """Discriminator logits ``(N, M)`` of the present rows (through the reversal layer) and their modality labels ``(N,)``."""
         h = self.shared(embeddings)
         rows = [grad_reverse(h[m][masks[m]], self.lambd) for m in self.modalities]
-        labels = torch.cat([torch.full((r.shape[0],), i, dtype=torch.long, device=r.device) for i, r in enumerate(rows)])
+        labels = torch.cat(
+            [torch.full((r.shape[0],), i, dtype=torch.long, device=r.device) for i, r in enumerate(rows)]
+        )
         return self.discriminator(torch.cat(rows)), labels
 
     def forward(self, output: Mapping[str, Any], batch: Mapping[str, Any]) -> Tensor:

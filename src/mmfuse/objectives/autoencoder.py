@@ -9,8 +9,9 @@ encoders and this objective owns the decoders back to the raw inputs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from itertools import combinations
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -170,18 +171,25 @@ class DeepCanonicallyCorrelatedAutoencoder(Objective):
         super().__init__()
         self.modalities = sorted(dims)
         if len(self.modalities) < 2:
-            raise ConfigError("Objective 'dccae' needs at least two modalities; the model has " f"{self.modalities}.")
+            raise ConfigError(f"Objective 'dccae' needs at least two modalities; the model has {self.modalities}.")
         lacking = [m for m in self.modalities if m not in input_dims]
         if lacking:
-            raise ConfigError(f"Objective 'dccae' option input_dims lacks {lacking}; give the flattened input size of every modality.")
+            raise ConfigError(
+                f"Objective 'dccae' option input_dims lacks {lacking}; give the flattened input size of every modality."
+            )
         if correlation not in ("cca", "pearson"):
             raise ConfigError(f"Objective 'dccae' option correlation={correlation!r}; use 'cca' or 'pearson'.")
         if correlation == "pearson" and len({dims[m] for m in self.modalities}) > 1:
-            raise ConfigError("Objective 'dccae' with correlation='pearson' needs equal encoder out_dims; use correlation='cca'.")
+            raise ConfigError(
+                "Objective 'dccae' with correlation='pearson' needs equal encoder out_dims; use correlation='cca'."
+            )
         self.correlation, self.recon_weight, self.ridge, self.top_k = correlation, recon_weight, ridge, top_k
         self.likelihoods = {m: (likelihoods or {}).get(m, "gaussian") for m in self.modalities}
         self.decoders = nn.ModuleDict(
-            {m: nn.Sequential(nn.Linear(dims[m], hidden), nn.ReLU(), nn.Linear(hidden, int(input_dims[m]))) for m in self.modalities}
+            {
+                m: nn.Sequential(nn.Linear(dims[m], hidden), nn.ReLU(), nn.Linear(hidden, int(input_dims[m])))
+                for m in self.modalities
+            }
         )
 
     def terms(self, output: Mapping[str, Any], batch: Mapping[str, Any]) -> dict[str, Tensor]:
@@ -189,7 +197,9 @@ class DeepCanonicallyCorrelatedAutoencoder(Objective):
         emb, masks = output["embeddings"], output["masks"]
         recon = zero_like_graph(*(emb[m] for m in self.modalities))
         for m in self.modalities:
-            recon = recon + reconstruction_loss(self.decoders[m](emb[m]), batch["inputs"][m], masks[m], self.likelihoods[m])
+            recon = recon + reconstruction_loss(
+                self.decoders[m](emb[m]), batch["inputs"][m], masks[m], self.likelihoods[m]
+            )
         corr = zero_like_graph(*(emb[m] for m in self.modalities))
         for a, b in combinations(self.modalities, 2):
             both = masks[a] & masks[b]

@@ -6,7 +6,8 @@ The closed-form estimators with the same maths are :class:`mmfuse.representation
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -94,7 +95,14 @@ class DeepCCA(CrossModalObjective):
             (CCA needs no common size; ``proj_dim`` adds linear heads).
     """
 
-    def __init__(self, k: int | None = None, eps: float = 1e-3, modalities: Sequence[str] | None = None, dims: Mapping[str, int] | None = None, proj_dim: int | None = None) -> None:
+    def __init__(
+        self,
+        k: int | None = None,
+        eps: float = 1e-3,
+        modalities: Sequence[str] | None = None,
+        dims: Mapping[str, int] | None = None,
+        proj_dim: int | None = None,
+    ) -> None:
         super().__init__(modalities, dims, proj_dim)
         if eps <= 0 or (k is not None and k < 1):
             raise ConfigError(f"Options of cca need eps > 0 and k >= 1 (or None); got eps={eps}, k={k}.")
@@ -117,7 +125,14 @@ class DeepGCCA(CrossModalObjective):
 
     group_size = None
 
-    def __init__(self, k: int | None = None, eps: float = 1e-3, modalities: Sequence[str] | None = None, dims: Mapping[str, int] | None = None, proj_dim: int | None = None) -> None:
+    def __init__(
+        self,
+        k: int | None = None,
+        eps: float = 1e-3,
+        modalities: Sequence[str] | None = None,
+        dims: Mapping[str, int] | None = None,
+        proj_dim: int | None = None,
+    ) -> None:
         super().__init__(modalities, dims, proj_dim)
         if eps <= 0 or (k is not None and k < 1):
             raise ConfigError(f"Options of gcca need eps > 0 and k >= 1 (or None); got eps={eps}, k={k}.")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -40,24 +41,35 @@ class CrossModalObjective(Objective):
     group_size: ClassVar[int | None] = 2
     min_rows: ClassVar[int] = 2
 
-    def __init__(self, modalities: Sequence[str] | None = None, dims: Mapping[str, int] | None = None, proj_dim: int | None = None) -> None:
+    def __init__(
+        self,
+        modalities: Sequence[str] | None = None,
+        dims: Mapping[str, int] | None = None,
+        proj_dim: int | None = None,
+    ) -> None:
         super().__init__()
         if modalities is not None:
             modalities = tuple(sorted(modalities))
             if len(set(modalities)) < 2 or (self.group_size is not None and len(modalities) != self.group_size):
                 need = f"exactly {self.group_size}" if self.group_size else "at least 2"
-                raise ConfigError(f"Option 'modalities' of {type(self).__name__} needs {need} distinct modality names; got {list(modalities)}.")
+                raise ConfigError(
+                    f"Option 'modalities' of {type(self).__name__} needs {need} distinct modality names; got {list(modalities)}."
+                )
         self.modalities = modalities
         self.dims = {m: int(dims[m]) for m in sorted(dims)} if dims else None
         if self.dims and modalities and set(modalities) - set(self.dims):
-            raise ConfigError(f"Option 'modalities' names {sorted(set(modalities) - set(self.dims))}, which the model does not have; known: {sorted(self.dims)}.")
+            raise ConfigError(
+                f"Option 'modalities' names {sorted(set(modalities) - set(self.dims))}, which the model does not have; known: {sorted(self.dims)}."
+            )
         compared = {m: d for m, d in (self.dims or {}).items() if modalities is None or m in modalities}
         if proj_dim is None and self.needs_common_space and len(set(compared.values())) > 1:
             proj_dim = min(compared.values())
         if proj_dim is not None and not compared:
             raise ConfigError(f"Option 'proj_dim' of {type(self).__name__} needs 'dims' (the encoders' output sizes).")
         self.proj_dim = proj_dim
-        self.proj = nn.ModuleDict({m: nn.Linear(d, proj_dim, bias=False) for m, d in compared.items()}) if proj_dim else None
+        self.proj = (
+            nn.ModuleDict({m: nn.Linear(d, proj_dim, bias=False) for m, d in compared.items()}) if proj_dim else None
+        )
 
     @property
     def project(self) -> Callable[[Mapping[str, Tensor]], dict[str, Tensor]]:
@@ -78,7 +90,9 @@ class CrossModalObjective(Objective):
         if self.modalities is not None:
             missing = [m for m in self.modalities if m not in embeddings]
             if missing:
-                raise DataError(f"{type(self).__name__} compares {list(self.modalities)}, but the model output lacks {missing}.")
+                raise DataError(
+                    f"{type(self).__name__} compares {list(self.modalities)}, but the model output lacks {missing}."
+                )
             return [self.modalities]
         names = sorted(embeddings)
         if self.group_size is None:
@@ -98,11 +112,15 @@ class CrossModalObjective(Objective):
             z = emb[m][keep]
             if self.proj is not None:
                 if m not in self.proj:
-                    raise DataError(f"{type(self).__name__} has no projection for modality {m!r}; 'dims' lists {sorted(self.proj)}.")
+                    raise DataError(
+                        f"{type(self).__name__} has no projection for modality {m!r}; 'dims' lists {sorted(self.proj)}."
+                    )
                 z = self.proj[m](z)
             zs.append(z)
         if self.needs_common_space and len({z.shape[1] for z in zs}) > 1:
-            raise ConfigError(f"{type(self).__name__} needs one embedding size, but {list(group)} have {[z.shape[1] for z in zs]}; pass 'dims' or 'proj_dim'.")
+            raise ConfigError(
+                f"{type(self).__name__} needs one embedding size, but {list(group)} have {[z.shape[1] for z in zs]}; pass 'dims' or 'proj_dim'."
+            )
         return zs, keep
 
     def group_loss(self, zs: list[Tensor], keep: Tensor, batch: Mapping[str, Any]) -> Tensor:  # pragma: no cover
@@ -185,7 +203,14 @@ class ContrastiveMargin(CrossModalObjective):
 
     needs_common_space = True
 
-    def __init__(self, margin: float = 1.0, positive: str = "sample", modalities: Sequence[str] | None = None, dims: Mapping[str, int] | None = None, proj_dim: int | None = None) -> None:
+    def __init__(
+        self,
+        margin: float = 1.0,
+        positive: str = "sample",
+        modalities: Sequence[str] | None = None,
+        dims: Mapping[str, int] | None = None,
+        proj_dim: int | None = None,
+    ) -> None:
         super().__init__(modalities, dims, proj_dim)
         if positive not in ("sample", "label"):
             raise ConfigError(f"Option 'positive' of contrastive_margin is {positive!r}; use 'sample' or 'label'.")
@@ -197,7 +222,9 @@ class ContrastiveMargin(CrossModalObjective):
             pos = torch.eye(za.shape[0], dtype=torch.bool, device=za.device)
         else:
             if batch.get("target") is None:
-                raise DataError("contrastive_margin with positive='label' needs batch['target']; use positive='sample' without labels.")
+                raise DataError(
+                    "contrastive_margin with positive='label' needs batch['target']; use positive='sample' without labels."
+                )
             y = batch["target"][keep]
             y = y.reshape(y.shape[0], -1)
             pos = (y[:, None, :] == y[None, :, :]).all(-1)  # (B, B), same label (all entries for 2-D targets)
@@ -221,7 +248,14 @@ class InfoNCE(CrossModalObjective):
     needs_common_space = True
     max_scale: ClassVar[float] = 100.0
 
-    def __init__(self, temperature: float = 0.07, learn_temperature: bool = True, modalities: Sequence[str] | None = None, dims: Mapping[str, int] | None = None, proj_dim: int | None = None) -> None:
+    def __init__(
+        self,
+        temperature: float = 0.07,
+        learn_temperature: bool = True,
+        modalities: Sequence[str] | None = None,
+        dims: Mapping[str, int] | None = None,
+        proj_dim: int | None = None,
+    ) -> None:
         super().__init__(modalities, dims, proj_dim)
         if temperature <= 0:
             raise ConfigError(f"Option 'temperature' of infonce is {temperature}; it must be > 0.")

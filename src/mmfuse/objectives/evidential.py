@@ -17,7 +17,8 @@ the data size); ``T_anneal`` is ``anneal_steps``.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -66,7 +67,9 @@ class TMCLoss(Objective):
     def forward(self, output: Mapping[str, Any], batch: Mapping[str, Any]) -> Tensor:
         ev = output.get("evidence")
         if ev is None:
-            raise ValueError("Objective 'tmc' needs an evidential fusion (fusion='evidential'), which reports Dirichlet evidence.")
+            raise ValueError(
+                "Objective 'tmc' needs an evidential fusion (fusion='evidential'), which reports Dirichlet evidence."
+            )
         if self.training:
             self.step += 1
         weight = min(1.0, float(self.step) / self.anneal_steps)

@@ -5,7 +5,8 @@ The kernels and measures themselves are in :mod:`mmfuse.representation.kernels`.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from torch import Tensor
 
@@ -58,7 +59,14 @@ class CKAAlignment(CrossModalObjective):
         modalities, dims, proj_dim: see :class:`~mmfuse.objectives.contrastive.CrossModalObjective`.
     """
 
-    def __init__(self, kernel: str = "linear", kernel_params: Mapping[str, Any] | None = None, modalities: Sequence[str] | None = None, dims: Mapping[str, int] | None = None, proj_dim: int | None = None) -> None:
+    def __init__(
+        self,
+        kernel: str = "linear",
+        kernel_params: Mapping[str, Any] | None = None,
+        modalities: Sequence[str] | None = None,
+        dims: Mapping[str, int] | None = None,
+        proj_dim: int | None = None,
+    ) -> None:
         super().__init__(modalities, dims, proj_dim)
         get_kernel(kernel)  # fail at build time on an unknown name
         self.kernel, self.kernel_params = kernel, dict(kernel_params or {})
@@ -76,10 +84,18 @@ class HSICAlignment(CrossModalObjective):
         modalities, dims, proj_dim: see :class:`~mmfuse.objectives.contrastive.CrossModalObjective`.
     """
 
-    def __init__(self, sigma: float | None = None, modalities: Sequence[str] | None = None, dims: Mapping[str, int] | None = None, proj_dim: int | None = None) -> None:
+    def __init__(
+        self,
+        sigma: float | None = None,
+        modalities: Sequence[str] | None = None,
+        dims: Mapping[str, int] | None = None,
+        proj_dim: int | None = None,
+    ) -> None:
         super().__init__(modalities, dims, proj_dim)
         if sigma is not None and sigma <= 0:
-            raise ConfigError(f"Option 'sigma' of hsic is {sigma}; give a positive bandwidth or None for the median heuristic.")
+            raise ConfigError(
+                f"Option 'sigma' of hsic is {sigma}; give a positive bandwidth or None for the median heuristic."
+            )
         self.sigma = sigma
 
     def group_loss(self, zs: list[Tensor], keep: Tensor, batch: Mapping[str, Any]) -> Tensor:

@@ -7,7 +7,8 @@ sharing, the model's parameter-distance penalty reported in ``output["sharing_pe
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from torch import Tensor
 
@@ -16,6 +17,7 @@ from mmfuse.objectives.base import Objective
 from mmfuse.objectives.supervised import LOSSES
 from mmfuse.registry import OBJECTIVES
 from mmfuse.tasks import TASK_KINDS, task_kind
+
 
 def task_loss(prediction: Tensor, target: Tensor, task_type: str) -> Tensor:
     """The default loss of the task's kind: cross-entropy (classification), MSE (regression) or BCE with logits (multilabel)."""
@@ -61,7 +63,9 @@ class MultiTaskLoss(Objective):
         super().__init__()
         for t, kind in task_types.items():
             if kind not in TASK_KINDS:
-                raise ConfigError(f"Objective 'multitask': task {t!r} has type {kind!r}; use one of {list(TASK_KINDS)}.")
+                raise ConfigError(
+                    f"Objective 'multitask': task {t!r} has type {kind!r}; use one of {list(TASK_KINDS)}."
+                )
         self.task_types, self.weights = dict(task_types), dict(weights or {})
 
     def forward(self, output: Mapping[str, Any], batch: Mapping[str, Any]) -> Tensor:

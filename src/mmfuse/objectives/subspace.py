@@ -23,8 +23,9 @@ which the task term counteracts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from itertools import combinations
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -86,14 +87,23 @@ class SharedSubspace(Objective):
     Inputs: ``output["embeddings"] {m: (B, D_m)}``, ``output["masks"] {m: (B,)}``. Returns: scalar.
     """
 
-    def __init__(self, dims: Mapping[str, int], k: int = 16, scatter_weight: float = 1.0, align_weight: float = 1.0, ortho_weight: float = 1.0) -> None:
+    def __init__(
+        self,
+        dims: Mapping[str, int],
+        k: int = 16,
+        scatter_weight: float = 1.0,
+        align_weight: float = 1.0,
+        ortho_weight: float = 1.0,
+    ) -> None:
         super().__init__()
         self.modalities = sorted(dims)
         if len(self.modalities) < 2:
             raise ConfigError(f"Objective 'subspace' needs at least two modalities; the model has {self.modalities}.")
         self.k = int(k)
         self.scatter_weight, self.align_weight, self.ortho_weight = scatter_weight, align_weight, ortho_weight
-        self.projections = nn.ParameterDict({m: nn.Parameter(torch.empty(int(dims[m]), self.k)) for m in self.modalities})
+        self.projections = nn.ParameterDict(
+            {m: nn.Parameter(torch.empty(int(dims[m]), self.k)) for m in self.modalities}
+        )
         for p in self.projections.values():
             nn.init.orthogonal_(p)
 
@@ -116,4 +126,8 @@ class SharedSubspace(Objective):
     def forward(self, output: Mapping[str, Any], batch: Mapping[str, Any]) -> Tensor:
         """``w_s R + w_a A + w_o O`` on the paired rows of ``output["embeddings"]``."""
         t = self.terms(output["embeddings"], output["masks"])
-        return self.scatter_weight * t["scatter"] + self.align_weight * t["alignment"] + self.ortho_weight * t["orthonormality"]
+        return (
+            self.scatter_weight * t["scatter"]
+            + self.align_weight * t["alignment"]
+            + self.ortho_weight * t["orthonormality"]
+        )

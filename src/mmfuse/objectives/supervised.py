@@ -6,7 +6,8 @@ The joint objective of a run is ``L = sum_i lambda_i L_i`` over the named terms 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +34,11 @@ def multilabel_loss(prediction: Tensor, target: Tensor) -> Tensor:
     return F.binary_cross_entropy_with_logits(prediction, target.to(prediction.dtype))
 
 
-LOSSES = {"cross_entropy": classification_loss, "mse": regression_loss, "bce": multilabel_loss}  # a task kind's default loss by name
+LOSSES = {
+    "cross_entropy": classification_loss,
+    "mse": regression_loss,
+    "bce": multilabel_loss,
+}  # a task kind's default loss by name
 
 
 @OBJECTIVES.register("cross_entropy")

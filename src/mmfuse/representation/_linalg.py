@@ -31,7 +31,7 @@ class EstimatorMixin:
         """Constructor arguments as a dict."""
         return {name: getattr(self, name) for name in self._param_names()}
 
-    def set_params(self, **params: Any) -> "EstimatorMixin":
+    def set_params(self, **params: Any) -> EstimatorMixin:
         """Set constructor arguments; unknown names raise."""
         valid = self._param_names()
         for name, value in params.items():
@@ -80,7 +80,9 @@ def inv_sqrtm_psd(S: np.ndarray, floor: float = 1e-12) -> np.ndarray:
     return (V * np.maximum(lam, floor) ** -0.5) @ V.T
 
 
-def shrunk_range_basis(lam: np.ndarray, U: np.ndarray, reg: float, tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def shrunk_range_basis(
+    lam: np.ndarray, U: np.ndarray, reg: float, tol: float = 1e-10
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Factor ``F`` with ``F F^T = K (K + reg I)^{-1}`` for ``K = U diag(lam) U^T`` (PSD).
 
     Eigenvalues below ``tol * max(lam)`` are dropped (they contribute nothing). With ``K = X X^T``

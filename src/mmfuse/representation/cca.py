@@ -7,12 +7,20 @@ attributes ending in ``_``). The differentiable losses built on the same maths l
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from mmfuse.errors import ConfigError
-from mmfuse.representation._linalg import EstimatorMixin, as_2d_float, check_paired, fix_signs, inv_sqrtm_psd, shrunk_range_basis
+from mmfuse.representation._linalg import (
+    EstimatorMixin,
+    as_2d_float,
+    check_paired,
+    fix_signs,
+    inv_sqrtm_psd,
+    shrunk_range_basis,
+)
 
 
 class CCA(EstimatorMixin):
@@ -42,7 +50,7 @@ class CCA(EstimatorMixin):
         self.n_components = n_components
         self.reg = reg
 
-    def fit(self, Xa: Any, Xb: Any) -> "CCA":
+    def fit(self, Xa: Any, Xb: Any) -> CCA:
         """Fit on paired views ``Xa`` ``(N, D_a)`` and ``Xb`` ``(N, D_b)``."""
         Xa, Xb = as_2d_float(Xa, "Xa"), as_2d_float(Xb, "Xb")
         n = check_paired([Xa, Xb], ["Xa", "Xb"])
@@ -103,7 +111,7 @@ class GCCA(EstimatorMixin):
         self.n_components = n_components
         self.reg = reg
 
-    def fit(self, views: Sequence[Any]) -> "GCCA":
+    def fit(self, views: Sequence[Any]) -> GCCA:
         """Fit on a list of paired views, each ``(N, D_m)``."""
         if len(views) < 2:
             raise ConfigError(f"GCCA needs at least 2 views; got {len(views)}.")

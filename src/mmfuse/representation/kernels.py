@@ -6,7 +6,8 @@ Kernel functions and measures are differentiable torch functions that also accep
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +28,9 @@ def linear_kernel(X: Any, Y: Any | None = None) -> Tensor:
     return X @ (X if Y is None else _tensor(Y)).T
 
 
-def polynomial_kernel(X: Any, Y: Any | None = None, degree: int = 3, gamma: float | None = None, coef0: float = 1.0) -> Tensor:
+def polynomial_kernel(
+    X: Any, Y: Any | None = None, degree: int = 3, gamma: float | None = None, coef0: float = 1.0
+) -> Tensor:
     """``k(x, y) = (gamma <x, y> + coef0)^degree``; ``gamma`` defaults to ``1 / D`` (scikit-learn's convention).
 
     Inputs ``X`` ``(N, D)``, ``Y`` ``(M, D)``; returns ``(N, M)``.
@@ -67,7 +70,11 @@ def gaussian_kernel(X: Any, Y: Any | None = None, sigma: float | None = None) ->
     return torch.exp(-squared_distances(X, Y) / (2.0 * sigma**2))
 
 
-KERNELS: dict[str, Callable[..., Tensor]] = {"linear": linear_kernel, "polynomial": polynomial_kernel, "gaussian": gaussian_kernel}
+KERNELS: dict[str, Callable[..., Tensor]] = {
+    "linear": linear_kernel,
+    "polynomial": polynomial_kernel,
+    "gaussian": gaussian_kernel,
+}
 
 
 def get_kernel(kernel: str | Callable[..., Tensor]) -> Callable[..., Tensor]:
@@ -155,7 +162,13 @@ class KernelCCA(EstimatorMixin):
         kernel_params_a_, kernel_params_b_: the kernel parameters used per view.
     """
 
-    def __init__(self, n_components: int = 2, kernel: str | Callable[..., Tensor] = "gaussian", reg: float = 0.1, kernel_params: dict | None = None) -> None:
+    def __init__(
+        self,
+        n_components: int = 2,
+        kernel: str | Callable[..., Tensor] = "gaussian",
+        reg: float = 0.1,
+        kernel_params: dict | None = None,
+    ) -> None:
         self.n_components = n_components
         self.kernel = kernel
         self.reg = reg
@@ -170,7 +183,7 @@ class KernelCCA(EstimatorMixin):
     def _gram(self, X: np.ndarray, Y: np.ndarray, params: dict) -> np.ndarray:
         return get_kernel(self.kernel)(torch.as_tensor(X), torch.as_tensor(Y), **params).detach().cpu().double().numpy()
 
-    def fit(self, Xa: Any, Xb: Any) -> "KernelCCA":
+    def fit(self, Xa: Any, Xb: Any) -> KernelCCA:
         """Fit on paired views ``Xa`` ``(N, D_a)`` and ``Xb`` ``(N, D_b)``."""
         Xa, Xb = as_2d_float(Xa, "Xa"), as_2d_float(Xb, "Xb")
         n = check_paired([Xa, Xb], ["Xa", "Xb"])
@@ -189,7 +202,9 @@ class KernelCCA(EstimatorMixin):
             bases.append(F)
             coefs.append((U, np.sqrt(lam**2 + self.reg * lam)))
         if not 1 <= k <= min(bases[0].shape[1], bases[1].shape[1]):
-            raise ConfigError(f"KernelCCA n_components={k} must lie in [1, {min(bases[0].shape[1], bases[1].shape[1])}] (the kernels' ranks).")
+            raise ConfigError(
+                f"KernelCCA n_components={k} must lie in [1, {min(bases[0].shape[1], bases[1].shape[1])}] (the kernels' ranks)."
+            )
         P, rho, Qt = np.linalg.svd(bases[0].T @ bases[1])
         # alpha = U diag(lam^2 + reg lam)^{-1/2} p, scaled so that training variates have ~unit variance
         (Ua, da), (Ub, db) = coefs

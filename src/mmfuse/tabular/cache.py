@@ -14,8 +14,8 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -53,7 +53,11 @@ class EmbeddingCache:
         return hashlib.sha256(f"{encoder_id}\0{content_hash}".encode()).hexdigest()
 
     def _path(self, encoder_id: str, key: str) -> Path:
-        slug = re.sub(r"[^0-9A-Za-z.+-]+", "_", encoder_id.split("/")[0])[:40] + "-" + hashlib.sha256(encoder_id.encode()).hexdigest()[:12]
+        slug = (
+            re.sub(r"[^0-9A-Za-z.+-]+", "_", encoder_id.split("/")[0])[:40]
+            + "-"
+            + hashlib.sha256(encoder_id.encode()).hexdigest()[:12]
+        )
         return self.root / slug / key[:2] / f"{key}.npy"
 
     def get(self, encoder_id: str, content_hash: str, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
@@ -68,7 +72,12 @@ class EmbeddingCache:
             value = np.load(path, allow_pickle=False)
         except (OSError, ValueError, EOFError):
             value = None
-        if value is None or value.dtype != np.float32 or (shape is not None and value.shape != tuple(shape)) or not np.isfinite(value).all():
+        if (
+            value is None
+            or value.dtype != np.float32
+            or (shape is not None and value.shape != tuple(shape))
+            or not np.isfinite(value).all()
+        ):
             self.repaired += 1
             return None
         return value

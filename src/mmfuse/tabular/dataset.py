@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -66,7 +67,9 @@ def _label_list(cell: Any, row: int, column: str) -> list[str]:
         try:
             cell = json.loads(cell)
         except ValueError:
-            raise DataError(f"Row {row}: target {column!r} holds {cell!r}, not a list of labels; write it as a JSON list such as [\"a\", \"b\"].") from None
+            raise DataError(
+                f'Row {row}: target {column!r} holds {cell!r}, not a list of labels; write it as a JSON list such as ["a", "b"].'
+            ) from None
     return [label_key(v) for v in cell]
 
 
@@ -128,8 +131,14 @@ class TablePipeline:
         """Rows with a target; NaN targets are refused (listing rows) unless ``drop_missing`` records them."""
         col = self.schema.target
         if col not in df.columns:
-            raise DataError(f"Target column {col!r} is not in the table; the model was trained to predict it, so add the column (or use 'mmfuse predict').")
-        missing = [i for i, v in enumerate(df[col].tolist()) if not isinstance(v, (list, np.ndarray)) and (R.is_missing(v) or _is_inf(v))]
+            raise DataError(
+                f"Target column {col!r} is not in the table; the model was trained to predict it, so add the column (or use 'mmfuse predict')."
+            )
+        missing = [
+            i
+            for i, v in enumerate(df[col].tolist())
+            if not isinstance(v, (list, np.ndarray)) and (R.is_missing(v) or _is_inf(v))
+        ]
         if missing and not drop_missing:
             shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
             raise DataError(
@@ -154,7 +163,9 @@ class TablePipeline:
         keys = [k for i, v in enumerate(values) for k in (_label_list(v, i, col) if multi else [label_key(v)])]
         classes = sorted(set(keys), key=lambda k: (0, float(k)) if _is_number(k) else (1, k))
         if len(classes) < 2:
-            raise DataError(f"Target column {col!r} has a single class ({classes[0] if classes else 'none'!r}) in the training rows; a classifier needs at least two.")
+            raise DataError(
+                f"Target column {col!r} has a single class ({classes[0] if classes else 'none'!r}) in the training rows; a classifier needs at least two."
+            )
         self.target_state = {"classes": classes}
 
     def _numeric_target(self, values: list[Any], offset: int) -> np.ndarray:
@@ -163,7 +174,9 @@ class TablePipeline:
         except (TypeError, ValueError):
             for i, v in enumerate(values):
                 if not _is_number(str(v)):
-                    raise DataError(f"Row {offset + i}: regression target {self.schema.target!r} holds {v!r}, not a number; fix it or declare task: classification.") from None
+                    raise DataError(
+                        f"Row {offset + i}: regression target {self.schema.target!r} holds {v!r}, not a number; fix it or declare task: classification."
+                    ) from None
             raise
 
     def encode_target(self, values: list[Any], rows: np.ndarray) -> np.ndarray:
@@ -184,7 +197,9 @@ class TablePipeline:
         for j, (v, r) in enumerate(zip(values, rows)):
             k = label_key(v)
             if k not in index:
-                raise DataError(f"Row {int(r)}: target {col!r} is {v!r}, a class the model was not trained on (classes: {self.target_state['classes'][:10]}); remove the row or retrain.")
+                raise DataError(
+                    f"Row {int(r)}: target {col!r} is {v!r}, a class the model was not trained on (classes: {self.target_state['classes'][:10]}); remove the row or retrain."
+                )
             out[j] = index[k]
         return out
 
@@ -195,7 +210,7 @@ class TablePipeline:
         return prediction
 
     # ------------------------------------------------------------------ fit / transform
-    def fit(self, df: Any, rows: np.ndarray | None = None) -> "TablePipeline":
+    def fit(self, df: Any, rows: np.ndarray | None = None) -> TablePipeline:
         """Learn the target encoding and every modality's state from training rows ``rows`` of ``df``."""
         rows = np.arange(len(df)) if rows is None else rows
         part = df.iloc[rows]
@@ -205,17 +220,29 @@ class TablePipeline:
             opts = dict(self.schema.options.get(name, {}))
             bad = sorted(set(opts) - OPTIONS[kind])
             if bad:
-                raise ConfigError(f"Schema options {bad} do not apply to {kind} modality {name!r}; valid options: {sorted(OPTIONS[kind])}.")
+                raise ConfigError(
+                    f"Schema options {bad} do not apply to {kind} modality {name!r}; valid options: {sorted(OPTIONS[kind])}."
+                )
             for key, value in opts.items():
                 if key in POSITIVE_INT and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-                    raise ConfigError(f"Schema option {key!r} of modality {name!r} is {value!r}; give a positive whole number.")
-                if key == "seconds" and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 600):
-                    raise ConfigError(f"Schema option 'seconds' of modality {name!r} is {value!r}; give a duration in (0, 600] seconds.")
+                    raise ConfigError(
+                        f"Schema option {key!r} of modality {name!r} is {value!r}; give a positive whole number."
+                    )
+                if key == "seconds" and (
+                    isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 600
+                ):
+                    raise ConfigError(
+                        f"Schema option 'seconds' of modality {name!r} is {value!r}; give a duration in (0, 600] seconds."
+                    )
             if opts.get("channels", 1) not in (1, 3):
-                raise ConfigError(f"Schema option 'channels' of modality {name!r} is {opts['channels']!r}; use 1 (grey) or 3 (colour).")
+                raise ConfigError(
+                    f"Schema option 'channels' of modality {name!r} is {opts['channels']!r}; use 1 (grey) or 3 (colour)."
+                )
             enc = opts.get("encoder", ENCODER_CHOICES.get(kind, ("",))[0])
             if kind in ENCODER_CHOICES and enc not in ENCODER_CHOICES[kind]:
-                raise ConfigError(f"Encoder {enc!r} is not available for {kind} modality {name!r}; choose one of {list(ENCODER_CHOICES[kind])}.")
+                raise ConfigError(
+                    f"Encoder {enc!r} is not available for {kind} modality {name!r}; choose one of {list(ENCODER_CHOICES[kind])}."
+                )
             st = {"kind": kind, "columns": cols, "out_dim": int(opts.get("out_dim", DEFAULT_OUT)), "encoder": enc}
             fitter = getattr(self, f"_fit_{kind}", None)
             if fitter is not None:
@@ -230,7 +257,9 @@ class TablePipeline:
         for name, st in self.state.items():
             absent = [c for c in st["columns"] if c not in df.columns]
             if absent:
-                raise DataError(f"Column {absent[0]!r} (modality {name!r}) is missing from the table; the model was trained with it, so add it (empty cells are allowed).")
+                raise DataError(
+                    f"Column {absent[0]!r} (modality {name!r}) is missing from the table; the model was trained with it, so add it (empty cells are allowed)."
+                )
         issues: list[R.Issue] = []
         inputs, masks = {}, {}
         for name, st in self.state.items():
@@ -263,13 +292,20 @@ class TablePipeline:
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target_state, "modalities": self.state}
 
-    def load_state(self, data: dict[str, Any]) -> "TablePipeline":
+    def load_state(self, data: dict[str, Any]) -> TablePipeline:
         """Restore the fitted state (``labels.json``); raises ``ValueError`` naming the first field that is wrong."""
         target, modalities = dict(data["target"]), {str(k): dict(v) for k, v in dict(data["modalities"]).items()}
         if self.kind.target == "values":
-            if not all(isinstance(target.get(k), (int, float)) and math.isfinite(target[k]) for k in ("mean", "std")) or target["std"] <= 0:
+            if (
+                not all(isinstance(target.get(k), (int, float)) and math.isfinite(target[k]) for k in ("mean", "std"))
+                or target["std"] <= 0
+            ):
                 raise ValueError("target needs finite 'mean' and a positive 'std'")
-        elif not isinstance(target.get("classes"), list) or len(target["classes"]) < 2 or not all(isinstance(c, str) for c in target["classes"]):
+        elif (
+            not isinstance(target.get("classes"), list)
+            or len(target["classes"]) < 2
+            or not all(isinstance(c, str) for c in target["classes"])
+        ):
             raise ValueError("target 'classes' must be a list of at least two class names")
         expected = self.schema.modalities()
         if sorted(modalities) != sorted(expected):
@@ -277,8 +313,14 @@ class TablePipeline:
         for name, st in modalities.items():
             if st.get("kind") != expected[name][0] or sorted(st.get("columns") or []) != sorted(expected[name][1]):
                 raise ValueError(f"modality {name!r} does not match the schema (kind/columns)")
-            sizes = [k for k in ("out_dim", "dim", "size", "channels", "max_len", "n_mels", "sample_rate", "max_length") if k in st]
-            if not isinstance(st.get("out_dim"), int) or any(not isinstance(st[k], int) or isinstance(st[k], bool) or st[k] <= 0 for k in sizes):
+            sizes = [
+                k
+                for k in ("out_dim", "dim", "size", "channels", "max_len", "n_mels", "sample_rate", "max_length")
+                if k in st
+            ]
+            if not isinstance(st.get("out_dim"), int) or any(
+                not isinstance(st[k], int) or isinstance(st[k], bool) or st[k] <= 0 for k in sizes
+            ):
                 raise ValueError(f"modality {name!r} has a size that is not a positive whole number")
         self.target_state, self.state = target, modalities
         return self
@@ -306,7 +348,18 @@ class TablePipeline:
                 issues.append(R.Issue(int(rows[j]), col, str(exc), str(path)))
         return out
 
-    def _cached(self, encoder_id: str, items: dict[int, tuple[Path, str]], n: int, shape: tuple[int, ...], decode: Callable[[list[Path]], tuple[np.ndarray, list[str | None]]], col: str, rows: np.ndarray, issues: list[R.Issue], desc: str) -> tuple[np.ndarray, np.ndarray]:
+    def _cached(
+        self,
+        encoder_id: str,
+        items: dict[int, tuple[Path, str]],
+        n: int,
+        shape: tuple[int, ...],
+        decode: Callable[[list[Path]], tuple[np.ndarray, list[str | None]]],
+        col: str,
+        rows: np.ndarray,
+        issues: list[R.Issue],
+        desc: str,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Cached outputs of ``decode`` for ``items``; rows it fails on become issues (every row with the same
         content gets the reason: the cache decodes identical files once)."""
         js = sorted(items)
@@ -322,10 +375,20 @@ class TablePipeline:
         x = np.zeros((n, *shape), np.float32)
         mask = np.zeros(n, bool)
         if js:
-            values = self.cache.lookup(encoder_id, [items[j][1] for j in js], compute, batch_size=32, progress=self.progress, desc=desc, shape=shape)
+            values = self.cache.lookup(
+                encoder_id,
+                [items[j][1] for j in js],
+                compute,
+                batch_size=32,
+                progress=self.progress,
+                desc=desc,
+                shape=shape,
+            )
             for j, v in zip(js, values):
                 if items[j][1] in failures or not np.isfinite(v).all():
-                    issues.append(R.Issue(int(rows[j]), col, failures.get(items[j][1], "could not be decoded"), str(items[j][0])))
+                    issues.append(
+                        R.Issue(int(rows[j]), col, failures.get(items[j][1], "could not be decoded"), str(items[j][0]))
+                    )
                 else:
                     x[j], mask[j] = v, True
         return x, mask
@@ -359,7 +422,15 @@ class TablePipeline:
         x = np.zeros((n, 384), np.float32)
         if js:
             strings = [texts[j] for j in js]
-            x[js] = self.cache.lookup(text_encoder_version(), [R.digest(s) for s in strings], lambda idx: embed_texts([strings[i] for i in idx], progress=False), batch_size=64, progress=self.progress, desc=f"MiniLM {col}", shape=(384,))
+            x[js] = self.cache.lookup(
+                text_encoder_version(),
+                [R.digest(s) for s in strings],
+                lambda idx: embed_texts([strings[i] for i in idx], progress=False),
+                batch_size=64,
+                progress=self.progress,
+                desc=f"MiniLM {col}",
+                shape=(384,),
+            )
         return x, mask
 
     # ------------------------------------------------------------------ image
@@ -371,7 +442,14 @@ class TablePipeline:
             channels = 1
             for path in list(self._paths(part, cols[0], rows, []).values())[:50]:
                 try:
-                    if R.decode_image(R.read_bytes(path, self.limits), self.limits).mode not in ("1", "L", "I", "I;16", "F", "LA"):
+                    if R.decode_image(R.read_bytes(path, self.limits), self.limits).mode not in (
+                        "1",
+                        "L",
+                        "I",
+                        "I;16",
+                        "F",
+                        "LA",
+                    ):
                         channels = 3
                         break
                 except R.ReadIssue:
@@ -392,15 +470,34 @@ class TablePipeline:
                     except R.ReadIssue as exc:
                         reasons.append(str(exc))
                 good = iter(embed_images(images, progress=False) if images else [])
-                return np.stack([next(good) if r is None else np.full(1280, np.nan, np.float32) for r in reasons]), reasons
+                return np.stack(
+                    [next(good) if r is None else np.full(1280, np.nan, np.float32) for r in reasons]
+                ), reasons
 
-            encoder_id = f"{image_encoder_version()}/downscale{self.limits.max_side}"  # huge images are downscaled first
-            return self._cached(encoder_id, self._hashed(part, col, rows, issues), n, (1280,), decode, col, rows, issues, f"EfficientNet {col}")
+            encoder_id = (
+                f"{image_encoder_version()}/downscale{self.limits.max_side}"  # huge images are downscaled first
+            )
+            return self._cached(
+                encoder_id,
+                self._hashed(part, col, rows, issues),
+                n,
+                (1280,),
+                decode,
+                col,
+                rows,
+                issues,
+                f"EfficientNet {col}",
+            )
         x = np.zeros((n, st["channels"], st["size"], st["size"]), np.float32)
         mask = np.zeros(n, bool)
         for j, path in self._paths(part, col, rows, issues).items():
             try:
-                x[j], mask[j] = R.image_array(R.decode_image(R.read_bytes(path, self.limits), self.limits), st["size"], st["channels"]), True
+                x[j], mask[j] = (
+                    R.image_array(
+                        R.decode_image(R.read_bytes(path, self.limits), self.limits), st["size"], st["channels"]
+                    ),
+                    True,
+                )
             except R.ReadIssue as exc:
                 issues.append(R.Issue(int(rows[j]), col, str(exc), str(path)))
         return x, mask
@@ -421,7 +518,13 @@ class TablePipeline:
                     continue
             seconds = round(float(np.clip(np.percentile(durations, 95) if durations else 1.0, 0.5, 10.0)), 1)
         n_fft = 2 ** int(math.ceil(math.log2(0.025 * sr)))
-        return {"sample_rate": sr, "seconds": float(seconds), "n_mels": int(opts.get("n_mels", 40)), "n_fft": n_fft, "hop_length": max(1, int(0.01 * sr))}
+        return {
+            "sample_rate": sr,
+            "seconds": float(seconds),
+            "n_mels": int(opts.get("n_mels", 40)),
+            "n_fft": n_fft,
+            "hop_length": max(1, int(0.01 * sr)),
+        }
 
     def _tx_audio(self, part: Any, st: dict, rows: np.ndarray, issues: list[R.Issue]) -> tuple[np.ndarray, np.ndarray]:
         col = st["columns"][0]
@@ -442,7 +545,17 @@ class TablePipeline:
             return spec, reasons
 
         encoder_id = f"logmel/sr{sr}/n{n_samples}/mels{st['n_mels']}/fft{st['n_fft']}/hop{st['hop_length']}/resample_poly-centre-crop/std"
-        return self._cached(encoder_id, self._hashed(part, col, rows, issues), len(rows), shape, decode, col, rows, issues, f"log-mel {col}")
+        return self._cached(
+            encoder_id,
+            self._hashed(part, col, rows, issues),
+            len(rows),
+            shape,
+            decode,
+            col,
+            rows,
+            issues,
+            f"log-mel {col}",
+        )
 
     # ------------------------------------------------------------------ sequence (.npy)
     def _fit_sequence(self, part: Any, cols: list[str], opts: dict, rows: np.ndarray) -> dict[str, Any]:
@@ -455,10 +568,14 @@ class TablePipeline:
             lengths.append(arr.shape[0])
             dim = dim or arr.shape[1]
         if dim is None:
-            raise DataError(f"No readable .npy file in sequence column {cols[0]!r} of the training rows; check the paths (relative to {str(self.base_dir)!r}).")
+            raise DataError(
+                f"No readable .npy file in sequence column {cols[0]!r} of the training rows; check the paths (relative to {str(self.base_dir)!r})."
+            )
         return {"dim": int(dim), "max_len": int(opts.get("max_len", min(512, int(np.percentile(lengths, 95)))))}
 
-    def _tx_sequence(self, part: Any, st: dict, rows: np.ndarray, issues: list[R.Issue]) -> tuple[np.ndarray, np.ndarray]:
+    def _tx_sequence(
+        self, part: Any, st: dict, rows: np.ndarray, issues: list[R.Issue]
+    ) -> tuple[np.ndarray, np.ndarray]:
         col, n, T, F = st["columns"][0], len(rows), st["max_len"], st["dim"]
         x, mask = np.zeros((n, T, F), np.float32), np.zeros(n, bool)
         for j, path in self._paths(part, col, rows, issues).items():
@@ -473,7 +590,9 @@ class TablePipeline:
         return x, mask
 
     # ------------------------------------------------------------------ vector
-    def _vectors(self, part: Any, cols: list[str], grouped: bool, rows: np.ndarray, issues: list[R.Issue], dim: int | None) -> tuple[np.ndarray, np.ndarray]:
+    def _vectors(
+        self, part: Any, cols: list[str], grouped: bool, rows: np.ndarray, issues: list[R.Issue], dim: int | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Raw vectors ``(N, D)`` (NaN where empty) and the rows that have one."""
         n = len(rows)
         if grouped:  # numeric columns: a row is absent when all of them are empty
@@ -503,16 +622,30 @@ class TablePipeline:
         grouped = any(cols == list(g) for g in self.schema.groups.values())
         x, mask = self._vectors(part, cols, grouped, rows, [], None)
         if not mask.any():
-            raise DataError(f"Vector column(s) {cols[0]!r}{'..' + repr(cols[-1]) if grouped else ''} hold no usable value in the training rows; drop them in the schema.")
+            raise DataError(
+                f"Vector column(s) {cols[0]!r}{'..' + repr(cols[-1]) if grouped else ''} hold no usable value in the training rows; drop them in the schema."
+            )
         mean, std = np.nanmean(x[mask], 0), np.nanstd(x[mask], 0)
-        return {"grouped": grouped, "dim": int(x.shape[1]), "mean": np.nan_to_num(mean).tolist(), "std": np.where(np.nan_to_num(std) > 0, np.nan_to_num(std), 1.0).tolist()}
+        return {
+            "grouped": grouped,
+            "dim": int(x.shape[1]),
+            "mean": np.nan_to_num(mean).tolist(),
+            "std": np.where(np.nan_to_num(std) > 0, np.nan_to_num(std), 1.0).tolist(),
+        }
 
     def _tx_vector(self, part: Any, st: dict, rows: np.ndarray, issues: list[R.Issue]) -> tuple[np.ndarray, np.ndarray]:
         cols = st["columns"]
         x, mask = self._vectors(part, cols, st["grouped"], rows, issues, st["dim"])
         z = (x - np.asarray(st["mean"], np.float32)) / np.asarray(st["std"], np.float32)  # (x - mean_train) / std_train
         for j in np.flatnonzero(mask & np.isnan(z).any(1)):
-            issues.append(R.Issue(int(rows[j]), f"{cols[0]}..{cols[-1]}", f"{int(np.isnan(z[j]).sum())} empty value(s) set to the training mean", action="imputed"))
+            issues.append(
+                R.Issue(
+                    int(rows[j]),
+                    f"{cols[0]}..{cols[-1]}",
+                    f"{int(np.isnan(z[j]).sum())} empty value(s) set to the training mean",
+                    action="imputed",
+                )
+            )
         z = np.nan_to_num(z, nan=0.0)
         z[~mask] = 0.0
         return z.astype(np.float32), mask
@@ -529,9 +662,15 @@ class TablePipeline:
             else:
                 counts = part[c].dropna().map(label_key).value_counts()
                 categorical[c] = [UNK] + sorted(counts.index[:cap].tolist())
-        return {"numeric": numeric, "categorical": categorical, "dim": len(numeric) + sum(len(v) for v in categorical.values())}
+        return {
+            "numeric": numeric,
+            "categorical": categorical,
+            "dim": len(numeric) + sum(len(v) for v in categorical.values()),
+        }
 
-    def _tx_tabular(self, part: Any, st: dict, rows: np.ndarray, issues: list[R.Issue]) -> tuple[np.ndarray, np.ndarray]:
+    def _tx_tabular(
+        self, part: Any, st: dict, rows: np.ndarray, issues: list[R.Issue]
+    ) -> tuple[np.ndarray, np.ndarray]:
         n = len(rows)
         blocks, present = [], np.zeros(n, bool)
         for c in sorted(st["numeric"]):  # sorted: the layout never depends on JSON key order
@@ -541,7 +680,9 @@ class TablePipeline:
             ok = np.isfinite(v)
             present |= ok
             for j in np.flatnonzero(~ok):
-                issues.append(R.Issue(int(rows[j]), c, f"{_bad_number(raw[j])} set to the training mean", action="imputed"))
+                issues.append(
+                    R.Issue(int(rows[j]), c, f"{_bad_number(raw[j])} set to the training mean", action="imputed")
+                )
             blocks.append(np.where(ok, (v - mu) / sd, 0.0)[:, None])
         for c in sorted(st["categorical"]):
             vocab = st["categorical"][c]
@@ -555,7 +696,11 @@ class TablePipeline:
                     present[j] = True
                     k = index.get(label_key(cell), 0)
                     if k == 0:
-                        issues.append(R.Issue(int(r), c, f"category {cell!r} not seen in training, encoded as {UNK}", action="imputed"))
+                        issues.append(
+                            R.Issue(
+                                int(r), c, f"category {cell!r} not seen in training, encoded as {UNK}", action="imputed"
+                            )
+                        )
                 onehot[j, k] = 1.0
             blocks.append(onehot)
         x = np.concatenate(blocks, 1).astype(np.float32) if blocks else np.zeros((n, 0), np.float32)

@@ -62,7 +62,9 @@ def resolve_path(cell: Any, base_dir: Path, restrict: bool) -> Path:
     path = Path(str(cell).strip()).expanduser()
     full = (path if path.is_absolute() else base_dir / path).resolve()
     if restrict and not full.is_relative_to(base_dir.resolve()):
-        raise ReadIssue(f"path leaves the folder {str(base_dir)!r} (give --allow-outside, or a --base-dir that holds it, to read it)")
+        raise ReadIssue(
+            f"path leaves the folder {str(base_dir)!r} (give --allow-outside, or a --base-dir that holds it, to read it)"
+        )
     return full
 
 
@@ -82,12 +84,19 @@ class Limits:
 
     def __post_init__(self) -> None:
         if not self.max_file_mb > 0 or not self.max_image_pixels > 0 or not self.max_side > 0:
-            raise DataError(f"Read limits must be positive (max_file_mb={self.max_file_mb}, max_image_pixels={self.max_image_pixels}, max_side={self.max_side}).")
+            raise DataError(
+                f"Read limits must be positive (max_file_mb={self.max_file_mb}, max_image_pixels={self.max_image_pixels}, max_side={self.max_side})."
+            )
 
 
 LIMITS = Limits()
-_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"),
-               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def _not_regular(mode: int) -> str | None:
@@ -109,7 +118,9 @@ def check_regular(path: Path, limits: Limits = LIMITS) -> int:
     if kind is not None:
         raise ReadIssue(f"path is {kind}, not a regular file")
     if st.st_size > limits.max_file_mb * 2**20:
-        raise ReadIssue(f"file is {st.st_size / 2**20:.0f} MB, over the {limits.max_file_mb:g} MB limit (raise --max-file-mb to read it)")
+        raise ReadIssue(
+            f"file is {st.st_size / 2**20:.0f} MB, over the {limits.max_file_mb:g} MB limit (raise --max-file-mb to read it)"
+        )
     return st.st_size
 
 
@@ -132,7 +143,9 @@ def read_bytes(path: Path, limits: Limits = LIMITS) -> bytes:
         if kind is not None:
             raise ReadIssue(f"path is {kind}, not a regular file")
         if st.st_size > cap:
-            raise ReadIssue(f"file is {st.st_size / 2**20:.0f} MB, over the {limits.max_file_mb:g} MB limit (raise --max-file-mb to read it)")
+            raise ReadIssue(
+                f"file is {st.st_size / 2**20:.0f} MB, over the {limits.max_file_mb:g} MB limit (raise --max-file-mb to read it)"
+            )
         chunks, total = [], 0
         while True:
             block = os.read(fd, 1 << 20)
@@ -256,7 +269,9 @@ def check_wav_complete(data: bytes) -> None:
         pos += 8 + size + (size & 1)  # chunks are padded to an even size
 
 
-def log_mel(waves: np.ndarray, sample_rate: int, n_mels: int = 40, n_fft: int = 512, hop_length: int = 128) -> np.ndarray:
+def log_mel(
+    waves: np.ndarray, sample_rate: int, n_mels: int = 40, n_fft: int = 512, hop_length: int = 128
+) -> np.ndarray:
     """Per-utterance standardised log-mel spectrograms ``(N, n_mels, frames)`` of waves ``(N, T)``.
 
     ``S = log(1e-6 + M |STFT(x)|^2)`` (Hann window, Slaney mel filters, as
@@ -278,7 +293,9 @@ def decode_sequence(data: bytes) -> np.ndarray:
     try:
         arr = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as exc:
-        raise ReadIssue(f"not a numeric .npy array ({_reason(exc)[:60]})") from None  # object arrays need pickle: refused
+        raise ReadIssue(
+            f"not a numeric .npy array ({_reason(exc)[:60]})"
+        ) from None  # object arrays need pickle: refused
     except Exception:  # noqa: BLE001 - numpy raises several types for corrupt files
         raise ReadIssue("corrupt .npy file") from None
     if arr.dtype.kind not in "biuf":
@@ -334,4 +351,6 @@ def read_table(path: str | Path) -> Any:
             return pd.read_json(path, lines=True)
         return pd.read_csv(path, sep="\t" if suffix.startswith(".tsv") else ",")
     except Exception as exc:  # noqa: BLE001 - pandas/pyarrow raise many types for malformed files
-        raise DataError(f"Cannot read table {str(path)!r} ({type(exc).__name__}: {str(exc)[:120]}); give a CSV, TSV, Parquet or JSON-lines file.") from exc
+        raise DataError(
+            f"Cannot read table {str(path)!r} ({type(exc).__name__}: {str(exc)[:120]}); give a CSV, TSV, Parquet or JSON-lines file."
+        ) from exc

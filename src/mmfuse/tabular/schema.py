@@ -68,14 +68,25 @@ class Schema:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "target": self.target, "task": self.task, "columns": dict(self.columns), "groups": {k: list(v) for k, v in self.groups.items()},
-            "options": dict(self.options), "reasons": dict(self.reasons),
+            "target": self.target,
+            "task": self.task,
+            "columns": dict(self.columns),
+            "groups": {k: list(v) for k, v in self.groups.items()},
+            "options": dict(self.options),
+            "reasons": dict(self.reasons),
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Schema":
+    def from_dict(cls, data: dict[str, Any]) -> Schema:
         groups = {k: list(v) for k, v in data.get("groups", {}).items()}
-        return cls(data["target"], data["task"], dict(data["columns"]), groups, dict(data.get("options", {})), dict(data.get("reasons", {})))
+        return cls(
+            data["target"],
+            data["task"],
+            dict(data["columns"]),
+            groups,
+            dict(data.get("options", {})),
+            dict(data.get("reasons", {})),
+        )
 
     def describe(self) -> str:
         """Human-readable schema: one line per modality and the dropped columns."""
@@ -83,7 +94,9 @@ class Schema:
         for name, (kind, cols) in self.modalities().items():
             shown = ", ".join(cols[:6]) + (f", ... ({len(cols)} columns)" if len(cols) > 6 else "")
             opts = self.options.get(name)
-            lines.append(f"  {name:<20} {kind:<11} <- {shown}" + (f"  {json.dumps(opts, sort_keys=True)}" if opts else ""))
+            lines.append(
+                f"  {name:<20} {kind:<11} <- {shown}" + (f"  {json.dumps(opts, sort_keys=True)}" if opts else "")
+            )
         for c, k in self.columns.items():
             if k in ("id", "ignore"):
                 lines.append(f"  dropped: {c!r} ({self.reasons.get(c, k)})")
@@ -119,7 +132,12 @@ def infer_task(values: Any, column: str) -> str:
     first = s.iloc[0]
     if _is_listlike(first) or _json_list(first):
         return "multilabel"
-    if s.dtype == object or s.dtype == bool or isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(s):
+    if (
+        s.dtype == object
+        or s.dtype == bool
+        or isinstance(s.dtype, pd.CategoricalDtype)
+        or pd.api.types.is_string_dtype(s)
+    ):
         return "classification"
     if pd.api.types.is_integer_dtype(s):
         return "classification" if s.nunique() <= 100 else "regression"
@@ -183,9 +201,15 @@ def _expand(spec: Any, available: list[str], where: str) -> list[str]:
     patterns = [spec] if isinstance(spec, str) else list(spec)
     cols = []
     for p in patterns:
-        hits = [c for c in available if fnmatch.fnmatchcase(c, p)] if any(ch in p for ch in "*?[") else ([p] if p in available else [])
+        hits = (
+            [c for c in available if fnmatch.fnmatchcase(c, p)]
+            if any(ch in p for ch in "*?[")
+            else ([p] if p in available else [])
+        )
         if not hits:
-            raise ConfigError(f"Schema {where} names {p!r}, which matches no column of the table; columns are {available[:20]}.")
+            raise ConfigError(
+                f"Schema {where} names {p!r}, which matches no column of the table; columns are {available[:20]}."
+            )
         cols += [c for c in hits if c not in cols]
     return cols
 
@@ -208,7 +232,9 @@ def check_kind(values: Any, column: str, kind: str) -> None:
         if len(bad):
             row = bad.index[0]
             what = "a file path" if kind != "text" else "text"
-            raise DataError(f"Column {column!r} is declared {kind} in the schema but row {row} holds {bad.iloc[0]!r}, not {what}; fix the schema's columns entry.")
+            raise DataError(
+                f"Column {column!r} is declared {kind} in the schema but row {row} holds {bad.iloc[0]!r}, not {what}; fix the schema's columns entry."
+            )
 
 
 def resolve_schema(df: Any, target: str | None, override: dict[str, Any] | None = None) -> Schema:
@@ -221,13 +247,17 @@ def resolve_schema(df: Any, target: str | None, override: dict[str, Any] | None 
     override = dict(override or {})
     unknown = sorted(set(override) - {"target", "task", "drop", "columns", "groups", "modalities"})
     if unknown:
-        raise ConfigError(f"Unknown schema key(s) {unknown}; valid keys: target, task, drop, columns, groups, modalities.")
+        raise ConfigError(
+            f"Unknown schema key(s) {unknown}; valid keys: target, task, drop, columns, groups, modalities."
+        )
     target = target or override.get("target")
     if not target:
         raise ConfigError("No target column given; pass --target COLUMN (or 'target:' in the schema file).")
     cols = [str(c) for c in df.columns]
     if target not in cols:
-        raise DataError(f"Target column {target!r} is not in the table; its columns are {cols[:20]}{' ...' if len(cols) > 20 else ''}.")
+        raise DataError(
+            f"Target column {target!r} is not in the table; its columns are {cols[:20]}{' ...' if len(cols) > 20 else ''}."
+        )
     task = override.get("task") or infer_task(df[target], target)
     if task not in TASK_KINDS:
         raise ConfigError(f"Schema task {task!r} is not one of {list(TASK_KINDS)}.")
@@ -254,25 +284,33 @@ def resolve_schema(df: Any, target: str | None, override: dict[str, Any] | None 
             if columns[c] == "ignore":
                 reasons[c] = "every cell is empty"
             elif columns[c] == "id":
-                reasons[c] = "a different short value in almost every row, read as an identifier; declare its kind under 'columns' in a schema to use it"
+                reasons[c] = (
+                    "a different short value in almost every row, read as an identifier; declare its kind under 'columns' in a schema to use it"
+                )
     groups = {} if "groups" in override else _numeric_groups({c: k for c, k in columns.items() if c not in declared})
     for name, spec in dict(override.get("groups", {})).items():
         members = _expand(spec, [c for c in features if c not in dropped], f"group {name!r}")
         for c in members:
             check_kind(df[c], c, "numeric")
         groups[str(name)] = members
-    for name, members in groups.items():
+    for members in groups.values():
         for c in members:
             columns[c] = "vector"
-    schema = Schema(target, task, columns, groups, reasons={c: r for c, r in reasons.items() if columns[c] in ("id", "ignore")})
+    schema = Schema(
+        target, task, columns, groups, reasons={c: r for c, r in reasons.items() if columns[c] in ("id", "ignore")}
+    )
     options = dict(override.get("modalities", {}))
     names = schema.modalities()
     for name, opts in options.items():
         if name not in names:
-            raise ConfigError(f"Schema 'modalities' names {name!r}, which is not a modality of this table; modalities are {sorted(names)}.")
+            raise ConfigError(
+                f"Schema 'modalities' names {name!r}, which is not a modality of this table; modalities are {sorted(names)}."
+            )
         if not isinstance(opts, dict):
             raise ConfigError(f"Schema options of modality {name!r} must be a mapping such as {{encoder: cnn}}.")
     schema.options = {k: dict(v) for k, v in options.items()}
     if not names:
-        raise DataError("The table has no usable feature column besides the target; check the schema's drop/columns entries.")
+        raise DataError(
+            "The table has no usable feature column besides the target; check the schema's drop/columns entries."
+        )
     return schema

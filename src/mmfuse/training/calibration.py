@@ -20,7 +20,7 @@ classifier carries its validation temperature); evaluation and prediction read i
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -59,7 +59,11 @@ def brier_score(probs: np.ndarray, y: np.ndarray) -> float:
 def calibration_metrics(probs: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """``{"ece": ..., "nll": ..., "brier": ...}`` of probabilities ``(N, K)`` and labels ``(N,)``."""
     y = np.asarray(y).astype(int).reshape(-1)
-    return {"ece": expected_calibration_error(probs, y), "nll": negative_log_likelihood(probs, y), "brier": brier_score(probs, y)}
+    return {
+        "ece": expected_calibration_error(probs, y),
+        "nll": negative_log_likelihood(probs, y),
+        "brier": brier_score(probs, y),
+    }
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -99,7 +103,9 @@ def normalised_entropy(probs: np.ndarray) -> np.ndarray:
     return h / np.log(k) if k > 1 else np.zeros(len(probs))
 
 
-def selective_accuracy(uncertainty: np.ndarray, correct: np.ndarray, coverages: Sequence[float] = COVERAGES) -> dict[str, float]:
+def selective_accuracy(
+    uncertainty: np.ndarray, correct: np.ndarray, coverages: Sequence[float] = COVERAGES
+) -> dict[str, float]:
     """Accuracy on the ``c`` most certain rows, for each coverage ``c`` (ties broken by row order)."""
     order = np.argsort(uncertainty, kind="stable")
     out = {}
@@ -123,5 +129,8 @@ def trust_report(probs: np.ndarray, y: np.ndarray, uncertainty: np.ndarray) -> d
     """Calibration metrics, accuracy by coverage and the AUROC of ``uncertainty`` for wrong-vs-correct rows."""
     y = np.asarray(y).astype(int).reshape(-1)
     correct = probs.argmax(1) == y
-    return {**calibration_metrics(probs, y), "accuracy_at_coverage": selective_accuracy(uncertainty, correct),
-            "auroc_wrong_vs_correct": auroc(uncertainty, ~correct)}
+    return {
+        **calibration_metrics(probs, y),
+        "accuracy_at_coverage": selective_accuracy(uncertainty, correct),
+        "auroc_wrong_vs_correct": auroc(uncertainty, ~correct),
+    }

@@ -15,9 +15,10 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import lightning as L
 import torch
@@ -82,7 +83,14 @@ class FitResult:
 
 def make_loader(ds: Dataset, cfg: TrainConfig, shuffle: bool) -> DataLoader:
     g = torch.Generator().manual_seed(cfg.seed)
-    return DataLoader(ds, batch_size=cfg.batch_size, shuffle=shuffle, num_workers=cfg.num_workers, generator=g, persistent_workers=cfg.num_workers > 0)
+    return DataLoader(
+        ds,
+        batch_size=cfg.batch_size,
+        shuffle=shuffle,
+        num_workers=cfg.num_workers,
+        generator=g,
+        persistent_workers=cfg.num_workers > 0,
+    )
 
 
 def fit(
@@ -113,7 +121,9 @@ def fit(
         check_output_dir(out_dir, "model", overwrite)
     shared = checkpoint_dir if checkpoint_dir is not None else out_dir
     if multi and shared is None:
-        raise ConfigError("Training on several devices/nodes needs an output directory (out_dir / -o) shared by every process.")
+        raise ConfigError(
+            "Training on several devices/nodes needs an output directory (out_dir / -o) shared by every process."
+        )
     L.seed_everything(train_cfg.seed, workers=True, verbose=False)
     dims = {m: int(e.out_dim) for m, e in build_encoders(model_cfg.encoders).items()}
     objectives = objectives_for(model_cfg, train_cfg.objectives, dims)
@@ -122,12 +132,26 @@ def fit(
     L.seed_everything(train_cfg.seed, workers=True, verbose=False)
     model = build_model(model_cfg)
     task = MultimodalTask(
-        model, objectives, model_cfg.task, model_cfg.num_outputs, train_cfg.lr, train_cfg.weight_decay, train_cfg.monitor, tasks=task_specs(model_cfg)
+        model,
+        objectives,
+        model_cfg.task,
+        model_cfg.num_outputs,
+        train_cfg.lr,
+        train_cfg.weight_decay,
+        train_cfg.monitor,
+        tasks=task_specs(model_cfg),
     )
     history = History()
     with scratch_dir(tempfile.gettempdir(), "mmfuse-ckpt") as tmp, quiet_lightning():
         ckpt_dir = _shared_checkpoint_dir(Path(shared)) if multi else tmp  # type: ignore[arg-type]
-        checkpoint = ModelCheckpoint(dirpath=ckpt_dir, monitor=f"val/{task.monitor}", mode=task.monitor_mode, save_top_k=1, save_weights_only=True, filename="best")
+        checkpoint = ModelCheckpoint(
+            dirpath=ckpt_dir,
+            monitor=f"val/{task.monitor}",
+            mode=task.monitor_mode,
+            save_top_k=1,
+            save_weights_only=True,
+            filename="best",
+        )
         stopper = EarlyStopping(monitor=f"val/{task.monitor}", mode=task.monitor_mode, patience=train_cfg.patience)
         trainer = L.Trainer(
             max_epochs=train_cfg.max_epochs,
@@ -170,7 +194,13 @@ def fit(
         global_rank=trainer.global_rank,
     )
     if out_dir is not None and trainer.is_global_zero:
-        meta = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(), "history": history.epochs, "train_time_s": train_time, "best_val": result.best_score}
+        meta = {
+            "model": model_cfg.to_dict(),
+            "train": train_cfg.to_dict(),
+            "history": history.epochs,
+            "train_time_s": train_time,
+            "best_val": result.best_score,
+        }
         if task_kind(model_cfg.task).single_label and not model_cfg.tasks:
             meta["calibration"] = validation_temperature(model, val)
         meta.update(extra_meta or {})
@@ -193,8 +223,12 @@ def validation_temperature(model: nn.Module, val: Dataset) -> dict[str, Any]:
             targets.append(batch["target"].numpy())
     z, y = np.concatenate(logits), np.concatenate(targets).astype(int)
     t = fit_temperature(z, y)
-    return {"temperature": t, "fitted_on": "validation", "validation_before": calibration_metrics(softmax(z), y),
-            "validation_after": calibration_metrics(softmax(z, t), y)}
+    return {
+        "temperature": t,
+        "fitted_on": "validation",
+        "validation_before": calibration_metrics(softmax(z), y),
+        "validation_after": calibration_metrics(softmax(z, t), y),
+    }
 
 
 def _shared_checkpoint_dir(out_dir: Path) -> Path:

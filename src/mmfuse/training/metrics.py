@@ -14,10 +14,14 @@ def task_metrics(task: str, num_outputs: int) -> MetricCollection:
 
 
 _COLLECTIONS = {
-    "classification": lambda n: {"accuracy": torchmetrics.Accuracy(task="multiclass", num_classes=n),
-                                 "macro_f1": torchmetrics.F1Score(task="multiclass", num_classes=n, average="macro")},
-    "multilabel": lambda n: {"macro_f1": torchmetrics.F1Score(task="multilabel", num_labels=n, average="macro"),
-                             "accuracy": torchmetrics.Accuracy(task="multilabel", num_labels=n)},
+    "classification": lambda n: {
+        "accuracy": torchmetrics.Accuracy(task="multiclass", num_classes=n),
+        "macro_f1": torchmetrics.F1Score(task="multiclass", num_classes=n, average="macro"),
+    },
+    "multilabel": lambda n: {
+        "macro_f1": torchmetrics.F1Score(task="multilabel", num_labels=n, average="macro"),
+        "accuracy": torchmetrics.Accuracy(task="multilabel", num_labels=n),
+    },
     "regression": lambda n: {"mae": torchmetrics.MeanAbsoluteError(), "mse": torchmetrics.MeanSquaredError()},
 }
 

@@ -16,8 +16,9 @@ save never loads.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from torch import nn
 
@@ -71,7 +72,8 @@ def save_model_dir(
         WEIGHTS: save(state),
         CONFIG: json.dumps(_jsonable(meta), indent=2, sort_keys=True),
         **dict(extra_files or {}),
-        SUMMARY: summary or f"mmfuse model: fusion={cfg.get('fusion')}, modalities={sorted(cfg.get('encoders', {}))}{tasks}\n",
+        SUMMARY: summary
+        or f"mmfuse model: fusion={cfg.get('fusion')}, modalities={sorted(cfg.get('encoders', {}))}{tasks}\n",
     }
     if objectives is not None and len(objectives.state_dict()):
         files[OBJECTIVES_FILE] = save({k: v.detach().cpu().contiguous() for k, v in objectives.state_dict().items()})
@@ -92,7 +94,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
             raise ValueError("no 'model' section")
         from_dict(ModelConfig, meta["model"])
     except (OSError, ValueError, TypeError, ConfigError) as exc:
-        raise DataError(f"{str(path / CONFIG)!r} does not describe a model ({str(exc)[:100]}); write the folder again with 'mmfuse fit' or 'mmfuse train'.") from None
+        raise DataError(
+            f"{str(path / CONFIG)!r} does not describe a model ({str(exc)[:100]}); write the folder again with 'mmfuse fit' or 'mmfuse train'."
+        ) from None
     return meta
 
 
@@ -105,8 +109,10 @@ def build_saved_model(path: str | Path, meta: dict[str, Any]) -> nn.Module:
         raise
     except Exception as exc:  # noqa: BLE001 - torch, safetensors and pickle raise many types for a bad file
         first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"The model in {str(path)!r} cannot be built from its config.json ({type(exc).__name__}: {first}); "
-                        "check the encoder files it names, or write the folder again with 'mmfuse fit' or 'mmfuse train'.") from None
+        raise DataError(
+            f"The model in {str(path)!r} cannot be built from its config.json ({type(exc).__name__}: {first}); "
+            "check the encoder files it names, or write the folder again with 'mmfuse fit' or 'mmfuse train'."
+        ) from None
 
 
 def load_state(model: nn.Module, weights: Path) -> None:
@@ -118,7 +124,9 @@ def load_state(model: nn.Module, weights: Path) -> None:
         model.load_state_dict(state)
     except (RuntimeError, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{str(weights)!r} does not fit the model its config.json describes ({first}); write the folder again with 'mmfuse fit' or 'mmfuse train'.") from None
+        raise DataError(
+            f"{str(weights)!r} does not fit the model its config.json describes ({first}); write the folder again with 'mmfuse fit' or 'mmfuse train'."
+        ) from None
 
 
 def load_objectives(path: str | Path) -> dict[str, Any]:

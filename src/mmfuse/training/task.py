@@ -15,7 +15,8 @@ validation loss ``val/loss`` unless ``TrainConfig.monitor`` names another logged
 from __future__ import annotations
 
 import inspect
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import lightning as L
 import torch
@@ -33,7 +34,9 @@ from mmfuse.training.metrics import monitor_for, prepare_for_metrics, task_metri
 RESERVED_TERMS = ("loss", "sharing")  # names a task may not take (they are logged terms of their own)
 
 
-def build_objectives(spec: Mapping[str, Mapping[str, Any]], task: str, dims: Mapping[str, int]) -> dict[str, tuple[Objective, float]]:
+def build_objectives(
+    spec: Mapping[str, Mapping[str, Any]], task: str, dims: Mapping[str, int]
+) -> dict[str, tuple[Objective, float]]:
     """``{term name: {"objective": registered name (default: the term name), "weight": w, **params}}`` -> built objectives.
 
     Constructor arguments ``dims`` (encoder output sizes) and ``task`` are passed to objectives that accept them.
@@ -71,18 +74,26 @@ class SharingTerm(Objective):
         return output["sharing_penalty"]
 
 
-def build_multitask_objectives(tasks: Mapping[str, Mapping[str, Any]], sharing: str = "hard") -> dict[str, tuple[Objective, float]]:
+def build_multitask_objectives(
+    tasks: Mapping[str, Mapping[str, Any]], sharing: str = "hard"
+) -> dict[str, tuple[Objective, float]]:
     """``{task: (its loss, w_t)}`` for checked task specs (:func:`~mmfuse.models.builder.task_specs`), plus ``"sharing"`` when soft."""
     clash = [t for t in tasks if t in RESERVED_TERMS or "/" in t]
     if clash:
-        raise ConfigError(f"Task name(s) {clash} are reserved or contain '/'; rename them (reserved: {list(RESERVED_TERMS)}).")
-    built: dict[str, tuple[Objective, float]] = {t: (TaskTerm(t, s["task"]), float(s["weight"])) for t, s in sorted(tasks.items())}
+        raise ConfigError(
+            f"Task name(s) {clash} are reserved or contain '/'; rename them (reserved: {list(RESERVED_TERMS)})."
+        )
+    built: dict[str, tuple[Objective, float]] = {
+        t: (TaskTerm(t, s["task"]), float(s["weight"])) for t, s in sorted(tasks.items())
+    }
     if sharing == "soft":
         built["sharing"] = (SharingTerm(), 1.0)  # the model already scales Omega by ModelConfig.sharing_weight
     return built
 
 
-def objectives_for(model_cfg: ModelConfig, spec: Mapping[str, Mapping[str, Any]], dims: Mapping[str, int]) -> dict[str, tuple[Objective, float]]:
+def objectives_for(
+    model_cfg: ModelConfig, spec: Mapping[str, Mapping[str, Any]], dims: Mapping[str, int]
+) -> dict[str, tuple[Objective, float]]:
     """The training terms of a run: per-task terms for a multi-task ``model_cfg``, else :func:`build_objectives` of ``spec``.
 
     An empty ``spec`` means the fusion's own ``default_objective`` when it declares one (the evidential fusion
@@ -95,7 +106,9 @@ def objectives_for(model_cfg: ModelConfig, spec: Mapping[str, Mapping[str, Any]]
             spec = {"task": {"objective": own, "weight": 1.0}}
         return build_objectives(spec, model_cfg.task, dims)
     if spec:
-        raise ConfigError(f"TrainConfig.objectives {sorted(spec)} cannot be combined with ModelConfig.tasks; set each task's 'weight' in ModelConfig.tasks instead.")
+        raise ConfigError(
+            f"TrainConfig.objectives {sorted(spec)} cannot be combined with ModelConfig.tasks; set each task's 'weight' in ModelConfig.tasks instead."
+        )
     return build_multitask_objectives(tasks, model_cfg.sharing)
 
 
@@ -138,10 +151,18 @@ class MultimodalTask(L.LightningModule):
         self.task, self.num_outputs, self.lr, self.weight_decay = task, num_outputs, lr, weight_decay
         self.tasks = {t: dict(s) for t, s in sorted((tasks or {}).items())}
         if self.tasks:
-            self.val_metrics = nn.ModuleDict({t: task_metrics(s["task"], s["num_outputs"]).clone(prefix=f"val/{t}/") for t, s in self.tasks.items()})
-            logged = ["loss", *self.objectives, *(k.removeprefix("val/") for c in self.val_metrics.values() for k in c.keys())]
+            self.val_metrics = nn.ModuleDict(
+                {t: task_metrics(s["task"], s["num_outputs"]).clone(prefix=f"val/{t}/") for t, s in self.tasks.items()}
+            )
+            logged = [
+                "loss",
+                *self.objectives,
+                *(k.removeprefix("val/") for c in self.val_metrics.values() for k in c.keys()),
+            ]
             if monitor is not None and monitor not in logged:
-                raise ConfigError(f"TrainConfig.monitor {monitor!r} is not logged by this multi-task model; use one of {logged}.")
+                raise ConfigError(
+                    f"TrainConfig.monitor {monitor!r} is not logged by this multi-task model; use one of {logged}."
+                )
             self.monitor = monitor or "loss"
         else:
             self.val_metrics = task_metrics(task, num_outputs).clone(prefix="val/")
@@ -157,13 +178,19 @@ class MultimodalTask(L.LightningModule):
         target = batch["target"]
         if not self.tasks:
             if isinstance(target, Mapping):
-                raise DataError(f"The batch's target is a dict {sorted(target)} but the model has one task; set ModelConfig.tasks for a multi-task model.")
+                raise DataError(
+                    f"The batch's target is a dict {sorted(target)} but the model has one task; set ModelConfig.tasks for a multi-task model."
+                )
             return target.shape[0]
         if not isinstance(target, Mapping):
-            raise DataError(f"A multi-task model needs batch['target'] to be a dict {{task: tensor}} with keys {list(self.tasks)}; the batch holds a single tensor.")
+            raise DataError(
+                f"A multi-task model needs batch['target'] to be a dict {{task: tensor}} with keys {list(self.tasks)}; the batch holds a single tensor."
+            )
         missing = [t for t in self.tasks if t not in target]
         if missing:
-            raise DataError(f"The batch's target lacks task(s) {missing}; give a target for every task of ModelConfig.tasks {list(self.tasks)}.")
+            raise DataError(
+                f"The batch's target lacks task(s) {missing}; give a target for every task of ModelConfig.tasks {list(self.tasks)}."
+            )
         return next(iter(target.values())).shape[0]
 
     def _loss(self, batch: Mapping[str, Any], stage: str) -> tuple[Tensor, dict[str, Any]]:
@@ -172,14 +199,26 @@ class MultimodalTask(L.LightningModule):
         terms = {k: obj(out, batch) for k, obj in self.objectives.items()}
         loss = sum(self.weights[k] * t for k, t in terms.items())
         for k, t in terms.items():
-            self.log(f"{stage}/{k}", t.detach(), batch_size=bs, on_step=False, on_epoch=True, sync_dist=stage != "train")
-        self.log(f"{stage}/loss", loss.detach(), batch_size=bs, on_step=False, on_epoch=True, prog_bar=stage == "train", sync_dist=stage != "train")
+            self.log(
+                f"{stage}/{k}", t.detach(), batch_size=bs, on_step=False, on_epoch=True, sync_dist=stage != "train"
+            )
+        self.log(
+            f"{stage}/loss",
+            loss.detach(),
+            batch_size=bs,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=stage == "train",
+            sync_dist=stage != "train",
+        )
         return loss, out
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> Tensor:
         loss, _ = self._loss(batch, "train")
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"Training loss became {loss.item()} at step {self.global_step}; lower the learning rate or check the inputs for NaN/inf.")
+            raise FloatingPointError(
+                f"Training loss became {loss.item()} at step {self.global_step}; lower the learning rate or check the inputs for NaN/inf."
+            )
         return loss
 
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:

@@ -113,7 +113,7 @@ def test_an_output_that_is_or_contains_an_input_is_refused(tmp_path):
 
 def test_results_and_models_are_not_confused(tmp_path):
     F.claim_dir(tmp_path / "r", "results")
-    with pytest.raises(ConfigError, match="holds mmfuse results, not a model"):
+    with pytest.raises(ConfigError, match="holds mmfuse results, not an mmfuse model"):
         _model(tmp_path / "r", overwrite=True)
 
 

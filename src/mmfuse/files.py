@@ -46,6 +46,7 @@ from mmfuse.errors import ConfigError, DataError
 MANIFEST = "mmfuse.json"
 FORMAT_VERSION = 1  # bump when a model folder can no longer be read by older code
 KINDS = ("model", "results")
+NOUN = {"model": "an mmfuse model", "results": "mmfuse results"}
 _STALE = re.compile(r"^\.(?P<name>.+)\.mmfuse-(?P<pid>\d+)-[A-Za-z0-9_]+\.(?P<what>tmp|old)$")
 
 
@@ -201,11 +202,11 @@ def check_output_dir(
         return "new"
     found = manifest_kind(path) or legacy_kind(path)
     if found is not None and found != kind:
-        raise ConfigError(f"{option} {str(path)!r} holds mmfuse {found}, not a {kind}; choose another folder.")
+        raise ConfigError(f"{option} {str(path)!r} holds {NOUN[found]}, not {NOUN[kind]}; choose another folder.")
     if not overwrite:
         if found is not None:
             raise ConfigError(
-                f"{option} {str(path)!r} already holds an mmfuse {kind}; pass --overwrite to replace it, or choose another folder."
+                f"{option} {str(path)!r} already holds {NOUN[kind]}; pass --overwrite to replace it, or choose another folder."
             )
         raise ConfigError(
             f"{option} {str(path)!r} is a folder with other files in it; choose a new or empty folder "

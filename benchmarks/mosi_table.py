@@ -134,7 +134,9 @@ def run_config(
         )
         runs.append(m)
         print(
-            f"[{name}] seed {seed}: Acc-2 has0 {100 * m['acc2_has0']:.1f} non0 {100 * m['acc2_non0']:.1f}  F1 {100 * m['f1_has0']:.1f}/{100 * m['f1_non0']:.1f}  MAE {m['mae']:.3f}  Corr {m['corr']:.3f}  ({fit_s:.0f} s)"
+            f"[{name}] seed {seed}: Acc-2 has0 {100 * m['acc2_has0']:.1f} non0 {100 * m['acc2_non0']:.1f} "
+            f" F1 {100 * m['f1_has0']:.1f}/{100 * m['f1_non0']:.1f}  MAE {m['mae']:.3f} "
+            f" Corr {m['corr']:.3f}  ({fit_s:.0f} s)"
         )
         print(eval_out)
     keys = ["acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc7", "mae", "corr"]
@@ -202,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print("\nCMU-MOSI, standard folds (test: 686 segments). Acc-2 / F1 in %: has0 | non0")
     print(
-        f"{'method':<58} {'Acc-2 has0':>10} {'Acc-2 non0':>10} {'F1 has0':>8} {'F1 non0':>8} {'Acc-7':>6} {'MAE':>6} {'Corr':>6}"
+        f"{'method':<58} {'Acc-2 has0':>10} {'Acc-2 non0':>10} {'F1 has0':>8} {'F1 non0':>8} "
+        f"{'Acc-7':>6} {'MAE':>6} {'Corr':>6}"
     )
     for r in results:
         s = r["summary"]
@@ -213,11 +216,14 @@ def main(argv: list[str] | None = None) -> int:
             return f"{f * s[k]['mean']:.1f}±{f * s[k]['std']:.1f}" if pct else f"{s[k]['mean']:.3f}"
 
         print(
-            f"{label:<58} {pm('acc2_has0'):>10} {pm('acc2_non0'):>10} {pm('f1_has0'):>8} {pm('f1_non0'):>8} {pm('acc7'):>6} {pm('mae', False):>6} {pm('corr', False):>6}"
+            f"{label:<58} {pm('acc2_has0'):>10} {pm('acc2_non0'):>10} {pm('f1_has0'):>8} "
+            f"{pm('f1_non0'):>8} {pm('acc7'):>6} {pm('mae', False):>6} {pm('corr', False):>6}"
         )
     for name, acc, f1, mae, corr, note in PUBLISHED:
         print(
-            f"{name:<58} {acc if 'has0' in note else '':>10} {acc if 'non0' in note else '':>10} {f1 if 'has0' in note else '':>8} {f1 if 'non0' in note else '':>8} {'':>6} {mae:>6.3f} {corr:>6.3f}"
+            f"{name:<58} {acc if 'has0' in note else '':>10} {acc if 'non0' in note else '':>10} "
+            f"{f1 if 'has0' in note else '':>8} {f1 if 'non0' in note else '':>8} {'':>6} "
+            f"{mae:>6.3f} {corr:>6.3f}"
         )
     print(
         f"\ncompare ({len(compare['fusions'])} fusions): first run {first_s:.1f} s [{compare['first_encoding_line']}], "

@@ -53,7 +53,8 @@ def _png_claiming(width: int, height: int) -> bytes:
 def inject(
     df: pd.DataFrame, root: Path, rows: list[int], tag: str, outside: Path
 ) -> dict[str, tuple[str, list[int], str]]:
-    """Damage ``rows`` of ``df`` in place, ``len(rows) // CLASSES`` per class; returns ``{class: (column, rows, expected note)}``."""
+    """Damage ``rows`` of ``df`` in place, ``len(rows) // CLASSES`` per class; returns ``{class: (column, rows, expected
+    note)}``."""
     from PIL import Image
 
     bad = root / f"bad-{tag}"
@@ -216,7 +217,8 @@ def main() -> None:
     report: dict = {"rows": args.rows, "per_class": args.per_class, "classes": {}, "faults": {}}
 
     print(
-        f"table: {len(df)} rows in {root} ({len(train_rows)} damaged training rows, {len(test_rows)} damaged test rows)",
+        f"table: {len(df)} rows in {root} ({len(train_rows)} damaged training rows, "
+        f"{len(test_rows)} damaged test rows)",
         flush=True,
     )
     fit = run(
@@ -235,7 +237,9 @@ def main() -> None:
     pred = run("predict", work / "model", root / "test.csv", "-o", work / "pred.csv")
     ok_runs = fit["rc"] == 0 and pred["rc"] == 0 and not fit["traceback"] and not pred["traceback"]
     print(
-        f"fit: rc {fit['rc']}, {fit['s']:.0f} s, peak RSS {fit['rss_mb']:.0f} MB; predict: rc {pred['rc']}, {pred['s']:.0f} s, peak RSS {pred['rss_mb']:.0f} MB"
+        f"fit: rc {fit['rc']}, {fit['s']:.0f} s, peak RSS {fit['rss_mb']:.0f} MB; "
+        f"predict: rc {pred['rc']}, {pred['s']:.0f} s, peak RSS {pred['rss_mb']:.0f} "
+        f"MB"
     )
     if not ok_runs:
         print(fit["err"][-3000:], pred["err"][-3000:])
@@ -412,10 +416,12 @@ def main() -> None:
     print("|---|---|---|---|")
     for name, c in report["classes"].items():
         print(
-            f"| {name} | {c['column']} | {'row issue, kept' if c['expected_note'] else 'read, no issue'} {'✔' if c['ok'] else '✘'} | {c['example'][:70]} |"
+            f"| {name} | {c['column']} | {'row issue, kept' if c['expected_note'] else 'read, no issue'} "
+            f"{'✔' if c['ok'] else '✘'} | {c['example'][:70]} |"
         )
     print(
-        f"\nrows lost: {report['rows_lost']}; order kept: {report['order_kept']}; unexpected notes: {report['unexpected_notes']}; "
+        f"\nrows lost: {report['rows_lost']}; order kept: {report['order_kept']}; "
+        f"unexpected notes: {report['unexpected_notes']}; "
         f"tracebacks: {int(fit['traceback']) + int(pred['traceback'])}; fit issues: {report['fit_issue_counts']}"
     )
     print(json.dumps(report["faults"], indent=1, default=str))

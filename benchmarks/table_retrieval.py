@@ -14,7 +14,8 @@ Protocol:
 * relevance: same digit; every test row is a query and the whole test table the gallery; mAP and R@1;
   seeds 0, 1, 2 (data subset, pairing, noise and training), mean ± std.
 
-Usage: ``python benchmarks/table_retrieval.py [--data-dir ../shared/data] [--seeds 0 1 2] [--out results/table_retrieval]``
+Usage: ``python benchmarks/table_retrieval.py [--data-dir ../shared/data] [--seeds 0 1 2] [--out
+results/table_retrieval]``
 """
 
 from __future__ import annotations
@@ -137,7 +138,8 @@ def main() -> None:
                 runs.append(row)
             for r in runs[-4:]:
                 print(
-                    f"seed {seed} {r['method']:<26} mAP audio->image {r['audio->image']['mAP']:.4f}  image->audio {r['image->audio']['mAP']:.4f}",
+                    f"seed {seed} {r['method']:<26} mAP audio->image {r['audio->image']['mAP']:.4f} "
+                    f" image->audio {r['image->audio']['mAP']:.4f}",
                     flush=True,
                 )
     summary = []

@@ -9,7 +9,8 @@ and writes it as JSON; the defaults of :func:`mmfuse.data.avmnist.load_avmnist` 
 
 Usage::
 
-    python scripts/calibrate_avmnist.py --data-dir ../shared/data --energies 0.15,0.25,0.35 --snrs -9,-6,-3 --pairs 0.25:-6
+    python scripts/calibrate_avmnist.py --data-dir ../shared/data --energies 0.15,0.25,0.35 --snrs -9,-6,-3 --pairs
+    0.25:-6
 """
 
 from __future__ import annotations
@@ -126,7 +127,8 @@ def main() -> None:
             r["test_accuracy"] for r in rows if (r["modalities"], r["image_energy"], r["snr_db"]) == (mods, energy, snr)
         ]
         print(
-            f"{mods:<12} {_fmt(energy):>12} {_fmt(snr):>7} {sum(accs) / len(accs):>8.4f} (min {min(accs):.4f}, max {max(accs):.4f}, n={len(accs)})"
+            f"{mods:<12} {_fmt(energy):>12} {_fmt(snr):>7} {sum(accs) / len(accs):>8.4f} "
+            f"(min {min(accs):.4f}, max {max(accs):.4f}, n={len(accs)})"
         )
     with open(args.out, "w") as f:
         json.dump({"epochs": args.epochs, "n_train": args.n_train, "n_test": args.n_test, "rows": rows}, f, indent=1)

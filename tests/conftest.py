@@ -74,7 +74,8 @@ def fit_synthetic_model_dir(out: Path, n: int, n_train: int, n_val: int, seed: i
 
 
 def serve_synthetic_splits(monkeypatch, splits) -> list:
-    """Make the data registry answer "synthetic" with ``splits``; returns the list of (name, options) it was asked for."""
+    """Make the data registry answer "synthetic" with ``splits``; returns the list of (name, options) it was asked
+    for."""
     import mmfuse.data.registry as reg
 
     calls = []

@@ -64,7 +64,8 @@ def test_registries_load_without_heavy_optional_dependencies():
     code = (
         "import sys, mmfuse, mmfuse.registry as r\n"
         "for reg in (r.ENCODERS, r.FUSIONS, r.OBJECTIVES, r.HEADS): reg.list()\n"
-        "heavy = [m for m in ('transformers', 'sentence_transformers', 'efficientnet_lite_pytorch', 'librosa', 'lightning', 'matplotlib', 'pandas') if m in sys.modules]\n"
+        "heavy = [m for m in ('transformers', 'sentence_transformers', 'efficientnet_lite_pytorch', "
+        "'librosa', 'lightning', 'matplotlib', 'pandas') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

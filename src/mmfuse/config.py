@@ -123,7 +123,8 @@ class TrainConfig:
     limit_train_batches: float | int = 1.0  # passed to lightning.Trainer (smoke runs)
     max_time: float | None = None  # seconds; training stops (keeping the best checkpoint) after this
     monitor: str | None = (
-        None  # validation metric for early stopping/best checkpoint ("loss" or a task metric); None = the task's default
+        # validation metric for early stopping/best checkpoint ("loss" or a task metric); None = the task's default
+        None
     )
 
     def to_dict(self) -> dict[str, Any]:

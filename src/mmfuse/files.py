@@ -168,7 +168,8 @@ LEGACY_FILES = {
 
 def legacy_kind(path: str | Path) -> str | None:
     """``"model"`` for a model folder written by mmfuse 0.1.0 (``summary.txt`` starting "mmfuse", ``config.json`` and
-    ``model.safetensors``, nothing else); ``"results"`` for a results folder of that version (``results.json`` with rows)."""
+    ``model.safetensors``, nothing else); ``"results"`` for a results folder of that version (``results.json`` with
+    rows)."""
     path = Path(path)
     try:
         names = {p.name for p in path.iterdir()}
@@ -206,7 +207,8 @@ def check_output_dir(
     if not overwrite:
         if found is not None:
             raise ConfigError(
-                f"{option} {str(path)!r} already holds {NOUN[kind]}; pass --overwrite to replace it, or choose another folder."
+                f"{option} {str(path)!r} already holds {NOUN[kind]}; pass --overwrite to "
+                f"replace it, or choose another folder."
             )
         raise ConfigError(
             f"{option} {str(path)!r} is a folder with other files in it; choose a new or empty folder "
@@ -377,7 +379,8 @@ def add_files(path: str | Path, files: Mapping[str, bytes | str]) -> Path:
     path = Path(path)
     if manifest_kind(path) is None:
         raise DataError(
-            f"{str(path)!r} is not an mmfuse folder (no {MANIFEST}); write it with 'mmfuse fit', 'train', 'compare' or 'benchmark'."
+            f"{str(path)!r} is not an mmfuse folder (no {MANIFEST}); write it with 'mmfuse "
+            f"fit', 'train', 'compare' or 'benchmark'."
         )
     data = _as_bytes(files)
     manifest = json.loads((path / MANIFEST).read_text())
@@ -453,7 +456,8 @@ def read_manifest(path: str | Path, kind: str = "model", verify: bool = True) ->
     mf = path / MANIFEST
     if not mf.is_file():
         raise DataError(
-            f"{str(path)!r} has no {MANIFEST}: it is not an mmfuse {kind}, was written by mmfuse 0.1.0 (before manifests), "
+            f"{str(path)!r} has no {MANIFEST}: it is not an mmfuse {kind}, was written "
+            f"by mmfuse 0.1.0 (before manifests), "
             f"or its save was interrupted; write it again with {what}."
         )
     try:
@@ -468,7 +472,8 @@ def read_manifest(path: str | Path, kind: str = "model", verify: bool = True) ->
         ) from None
     if version > FORMAT_VERSION:
         raise DataError(
-            f"{str(path)!r} was written by mmfuse {data.get('mmfuse_version', '?')} (folder format {version}); this mmfuse "
+            f"{str(path)!r} was written by mmfuse {data.get('mmfuse_version', '?')} "
+            f"(folder format {version}); this mmfuse "
             f"({_version()}) reads format {FORMAT_VERSION} and older: upgrade mmfuse to load it."
         )
     if data.get("kind") != kind:

@@ -52,7 +52,8 @@ def _table(table: Any) -> tuple[Any, Path | None]:
 
 
 def split_rows(y: list[Any] | None, n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded split of ``n`` rows into ``(rest, held_out)``, stratified by ``y`` when given (each class keeps >= 1 row in ``rest``)."""
+    """Seeded split of ``n`` rows into ``(rest, held_out)``, stratified by ``y`` when given (each class keeps >= 1 row
+    in ``rest``)."""
     rng = np.random.default_rng(seed)
     if y is None:
         perm = rng.permutation(n)
@@ -460,9 +461,11 @@ class MultimodalPredictor:
         pipe = self._require()
         v = self.metrics.get("validation", {})
         lines = [
-            f"mmfuse table model: predicts {pipe.schema.target!r} ({pipe.schema.task}) with fusion {self.meta['model']['fusion']!r}",
+            f"mmfuse table model: predicts {pipe.schema.target!r} ({pipe.schema.task}) "
+            f"with fusion {self.meta['model']['fusion']!r}",
             pipe.schema.describe(),
-            f"rows: {self.meta.get('rows')}; epochs: {self.meta.get('epochs')}; training {self.meta.get('train_time_s', 0):.1f} s",
+            f"rows: {self.meta.get('rows')}; epochs: {self.meta.get('epochs')}; training "
+            f"{self.meta.get('train_time_s', 0):.1f} s",
             "validation: " + ", ".join(f"{k}={val:.4f}" for k, val in v.items()),
         ]
         return "\n".join(lines) + "\n"
@@ -485,13 +488,15 @@ class MultimodalPredictor:
         missing = [f for f in FILES if not (path / f).is_file()]
         if missing:
             raise DataError(
-                f"{str(path)!r} is not a table model directory (missing {', '.join(missing)}); pass the folder written by 'mmfuse fit'."
+                f"{str(path)!r} is not a table model directory (missing {', '.join(missing)}); "
+                f"pass the folder written by 'mmfuse fit'."
             )
         try:
             schema = Schema.from_dict(json.loads((path / "schema.json").read_text()))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise DataError(
-                f"{str(path / 'schema.json')!r} is malformed ({type(exc).__name__}: {str(exc)[:80]}); write the model again with 'mmfuse fit'."
+                f"{str(path / 'schema.json')!r} is malformed ({type(exc).__name__}: {str(exc)[:80]}); "
+                f"write the model again with 'mmfuse fit'."
             ) from None
         try:
             state = json.loads((path / "labels.json").read_text())
@@ -510,7 +515,8 @@ class MultimodalPredictor:
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise DataError(
-                f"{str(path / 'labels.json')!r} is malformed ({type(exc).__name__}: {str(exc)[:80]}); write the model again with 'mmfuse fit'."
+                f"{str(path / 'labels.json')!r} is malformed ({type(exc).__name__}: {str(exc)[:80]}); "
+                f"write the model again with 'mmfuse fit'."
             ) from None
         self.model = build_saved_model(path, meta)
         load_state(self.model, path / "model.safetensors")
@@ -532,7 +538,8 @@ def _refuse_unusable_modalities(train: TableData, pipe: TablePipeline) -> None:
                     reasons[it.reason] = reasons.get(it.reason, 0) + 1
             top = max(reasons, key=lambda r: reasons[r]) if reasons else "no value"
             raise DataError(
-                f"Column {cols[0]!r} (modality {name!r}) has no usable value in any of the {n} training rows (most often: {top}); "
+                f"Column {cols[0]!r} (modality {name!r}) has no usable value in any of the "
+                f"{n} training rows (most often: {top}); "
                 "fix the paths or values, or drop the column in a schema."
             )
 
@@ -551,7 +558,8 @@ def _to_outputs(pred: np.ndarray, task: str, pipe: TablePipeline, temperature: f
 
 
 def _metrics(out: np.ndarray, y: np.ndarray, task: str, pipe: TablePipeline) -> dict[str, float]:
-    """The kind's metrics (:func:`mmfuse.evaluation.predict.task_metrics`, the one implementation) of outputs in target units."""
+    """The kind's metrics (:func:`mmfuse.evaluation.predict.task_metrics`, the one implementation) of outputs in target
+    units."""
     from mmfuse.evaluation.predict import Predictions, task_metrics
 
     if len(y) == 0:

@@ -37,7 +37,8 @@ def rank(
     """
     if query.shape[1] != gallery.shape[1]:
         raise ConfigError(
-            f"Query embeddings have {query.shape[1]} dims but gallery embeddings {gallery.shape[1]}; embed both into the same space."
+            f"Query embeddings have {query.shape[1]} dims but gallery embeddings {gallery.shape[1]}; "
+            f"embed both into the same space."
         )
     q, g = _normalise(query), _normalise(gallery)
     top = g.shape[0] if top is None else min(top, g.shape[0])
@@ -58,7 +59,8 @@ def ranking_metrics(relevant_sorted: np.ndarray, ks: tuple[int, ...] = (1, 5, 10
     """
     if any(not 1 <= k <= relevant_sorted.shape[1] for k in ks):
         raise ConfigError(
-            f"Retrieval cut-offs K={list(ks)} must lie in 1..{relevant_sorted.shape[1]} (the gallery size); lower K or enlarge the gallery."
+            f"Retrieval cut-offs K={list(ks)} must lie in 1..{relevant_sorted.shape[1]} "
+            f"(the gallery size); lower K or enlarge the gallery."
         )
     rel = relevant_sorted.astype(np.float64)
     n_rel = rel.sum(1)
@@ -162,6 +164,7 @@ def post_hoc_cca(
     zq, zg = embed(model, part, query, objectives), embed(model, part, gallery, objectives)
     if n_components > min(zq.shape[1], zg.shape[1]):
         raise ConfigError(
-            f"--post-cca {n_components} exceeds the embedding size ({zq.shape[1]} and {zg.shape[1]}); choose at most {min(zq.shape[1], zg.shape[1])}."
+            f"--post-cca {n_components} exceeds the embedding size ({zq.shape[1]} and "
+            f"{zg.shape[1]}); choose at most {min(zq.shape[1], zg.shape[1])}."
         )
     return CCA(n_components=n_components, reg=reg).fit(zq, zg)

@@ -1,4 +1,5 @@
-"""``--modality-dropout P`` and ``--missing-token`` reach the saved config of ``mmfuse train``, ``fit`` and ``compare``."""
+"""``--modality-dropout P`` and ``--missing-token`` reach the saved config of ``mmfuse train``, ``fit`` and
+``compare``."""
 
 from __future__ import annotations
 

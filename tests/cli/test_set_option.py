@@ -1,4 +1,5 @@
-"""``--set section.field=value`` reaches every config field from fit, compare and train; wrong fields and types are one sentence."""
+"""``--set section.field=value`` reaches every config field from fit, compare and train; wrong fields and types are one
+sentence."""
 
 from __future__ import annotations
 

@@ -13,7 +13,8 @@ from mmfuse.cli import main
 
 @pytest.fixture(scope="module")
 def table(tmp_path_factory):
-    """120 rows: a 6-column numeric group (f_0..f_5), a .npy sequence, a number, a category; label from f_0 and the sequence."""
+    """120 rows: a 6-column numeric group (f_0..f_5), a .npy sequence, a number, a category; label from f_0 and the
+    sequence."""
     root = tmp_path_factory.mktemp("table")
     (root / "seq").mkdir()
     rng = np.random.default_rng(0)

@@ -50,7 +50,8 @@ def screenshot(html_path, tmp_path) -> np.ndarray:
     exe = shutil.which("chromium")
     if exe is None:
         pytest.skip(
-            "chromium is not installed (apt-get install -y chromium); the report's real-browser rendering check needs it"
+            "chromium is not installed (apt-get install -y chromium); the report's "
+            "real-browser rendering check needs it"
         )
     png = tmp_path / "shot.png"
     cmd = [

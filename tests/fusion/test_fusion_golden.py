@@ -34,7 +34,8 @@ def test_tensor_fusion_hand_values():
 
 
 def _tfn_as_lmf(weight: torch.Tensor, sizes: list[int]) -> list[torch.Tensor]:
-    """Exact CP factors of a TFN weight ``(out, prod(d_m + 1))``: one rank-1 term per index of all modalities but the last.
+    """Exact CP factors of a TFN weight ``(out, prod(d_m + 1))``: one rank-1 term per index of all modalities but the
+    last.
 
     ``W[o, i_1, .., i_M] = sum_{(j_1..j_{M-1})} prod_{m<M} [i_m = j_m] * W[o, j_1, .., j_{M-1}, i_M]``, so
     ``W_m^(j) = e_{j_m}`` (same for every output) for ``m < M`` and ``W_M^(j)[:, o] = W[o, j, :]``.

@@ -11,7 +11,8 @@ from mmfuse.objectives.evidential import TMCLoss, dirichlet_kl_uniform, tmc_loss
 
 def test_terms_by_hand():
     alpha, y = torch.tensor([[3.0, 2.0]]), torch.tensor([0])
-    # L_ace = psi(5) - psi(3) = 1/3 + 1/4;  alpha~ = (1, 2): KL = lgamma(3) - lgamma(2) - lgamma(1) - lgamma(2) + (psi(2) - psi(3)) = log 2 - 1/2
+    # L_ace = psi(5) - psi(3) = 1/3 + 1/4;  alpha~ = (1, 2): KL = lgamma(3) - lgamma(2) - lgamma(1) - lgamma(2) +
+    # (psi(2) - psi(3)) = log 2 - 1/2
     assert torch.allclose(tmc_loss(alpha, y, 0.0), torch.tensor([7 / 12]))
     assert torch.allclose(tmc_loss(alpha, y, 1.0), torch.tensor([7 / 12 + math.log(2) - 0.5]))
     assert torch.allclose(dirichlet_kl_uniform(torch.ones(3, 4)), torch.zeros(3), atol=1e-6)

@@ -1,4 +1,5 @@
-"""Multi-task models (``ModelConfig.tasks``) trained by the ordinary ``fit``: learning, logging, weights, save/load, refusals."""
+"""Multi-task models (``ModelConfig.tasks``) trained by the ordinary ``fit``: learning, logging, weights, save/load,
+refusals."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ class TwoTaskDataset(Dataset):
 
 
 def two_task_problem(n: int = 600, seed: int = 0, drop: str | None = None) -> tuple[TwoTaskDataset, TwoTaskDataset]:
-    """``cls``: 3 classes carried by a[:, 0] and b[:, 0]; ``reg``: a[:, 1] - b[:, 1] (variance 2) plus a little noise."""
+    """``cls``: 3 classes carried by a[:, 0] and b[:, 0]; ``reg``: a[:, 1] - b[:, 1] (variance 2) plus a little
+    noise."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 3, n)
     a = rng.normal(size=(n, 5)).astype("float32")
@@ -153,7 +155,8 @@ def test_bad_model_configs_are_refused_in_one_sentence(tasks, extra, message):
     [
         (
             {"monitor": "cls/mae"},
-            r"TrainConfig.monitor 'cls/mae' is not logged by this multi-task model; use one of \['loss', 'cls', 'reg', 'cls/accuracy'",
+            r"TrainConfig.monitor 'cls/mae' is not logged by this multi-task model; "
+            r"use one of \['loss', 'cls', 'reg', 'cls/accuracy'",
         ),
         ({"objectives": {"task": {"objective": "cross_entropy"}}}, r"cannot be combined with ModelConfig.tasks"),
     ],

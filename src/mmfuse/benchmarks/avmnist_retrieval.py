@@ -115,7 +115,8 @@ def benchmark(
     unknown = sorted(set(fusions or ()) - set(METHODS))
     if unknown:
         raise ConfigError(
-            f"Unknown method(s) {', '.join(map(repr, unknown))} of benchmark 'avmnist_retrieval'; valid names: {', '.join(METHODS)}."
+            f"Unknown method(s) {', '.join(map(repr, unknown))} of benchmark 'avmnist_retrieval'; "
+            f"valid names: {', '.join(METHODS)}."
         )
     from mmfuse.data.avmnist import load_avmnist
     from mmfuse.representation.cca import CCA

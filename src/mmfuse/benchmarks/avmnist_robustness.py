@@ -2,7 +2,8 @@
 
 Protocol: the encoders and training settings of :mod:`mmfuse.benchmarks.avmnist` on a seeded subset of
 AV-MNIST (10,000 train / 2,000 validation / 2,000 test pairs, at most 10 epochs, patience 3; ``--quick``: 5
-and 2); each fusion method is trained twice with the same seed and settings, once plain (``<fusion>``) and once with modality
+and 2); each fusion method is trained twice with the same seed and settings, once plain (``<fusion>``) and once with
+modality
 dropout ``p`` per modality (``<fusion>+moddrop``; Neverova et al., ModDrop, TPAMI 2016, see
 :mod:`mmfuse.models.missing`), plus the image-only and audio-only baselines. Every model is then
 measured on the same test samples (:mod:`mmfuse.evaluation.robustness`):
@@ -198,7 +199,8 @@ def benchmark(
     print(f"\nmodality dropout p={dropout}: accuracy with all / without image / without audio (plain -> moddrop)")
     for c in comparison:
         print(
-            f"  {c['fusion']:<20} all {c['plain_all']:.3f}->{c['moddrop_all']:.3f}   no image {c['plain_no_image']:.3f}->{c['moddrop_no_image']:.3f}"
+            f"  {c['fusion']:<20} all {c['plain_all']:.3f}->{c['moddrop_all']:.3f}  "
+            f" no image {c['plain_no_image']:.3f}->{c['moddrop_no_image']:.3f}"
             f"   no audio {c['plain_no_audio']:.3f}->{c['moddrop_no_audio']:.3f}"
         )
     for n in ("image_only", "audio_only"):

@@ -79,8 +79,10 @@ PUBLISHED: dict[str, dict[str, float | None]] = {
     },
 }
 PROTOCOL = (
-    "CMU-MOSI standard folds (1284/229/686 segments, 52/10/31 videos); text = frozen MiniLM (all-MiniLM-L6-v2) embeddings of the raw "
-    "transcripts, not BERT; audio = 73-d openSMILE features; model chosen by validation MAE; published rows from MISA (ACM MM 2020) Table 2."
+    "CMU-MOSI standard folds (1284/229/686 segments, 52/10/31 videos); text "
+    "= frozen MiniLM (all-MiniLM-L6-v2) embeddings of the raw "
+    "transcripts, not BERT; audio = 73-d openSMILE features; model chosen by "
+    "validation MAE; published rows from MISA (ACM MM 2020) Table 2."
 )
 
 

@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         print(
-            f"mmfuse: error: {exc.strerror or exc}{where}; free space or fix the permission and run again (nothing half-written was kept).",
+            f"mmfuse: error: {exc.strerror or exc}{where}; free space or fix the permission "
+            f"and run again (nothing half-written was kept).",
             file=sys.stderr,
         )
         return 2

@@ -41,7 +41,8 @@ def add_missing_modality_args(p: argparse.ArgumentParser) -> None:
         "--missing-token",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="learned token for an absent modality instead of zeros (--no-missing-token overrides a config file that sets it)",
+        help="learned token for an absent modality instead of zeros (--no-missing-token "
+        "overrides a config file that sets it)",
     )
 
 
@@ -90,11 +91,13 @@ def load_config_file(path: str | None) -> dict:
 
 
 def add_overwrite_arg(p: argparse.ArgumentParser) -> None:
-    """``--overwrite``: the one way to replace an existing output (never an input, never a file mmfuse did not write)."""
+    """``--overwrite``: the one way to replace an existing output (never an input, never a file mmfuse did not
+    write)."""
     p.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace an existing output; in a folder, only mmfuse's own files are replaced and nothing else is deleted",
+        help="replace an existing output; in a folder, only mmfuse's own files are replaced "
+        "and nothing else is deleted",
     )
 
 
@@ -121,7 +124,8 @@ def add_set_arg(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="SECTION.KEY=VALUE",
-        help="any ModelConfig / TrainConfig field, e.g. model.fusion_params.rank=8, model.head=mlp, train.weight_decay=0.01 "
+        help="any ModelConfig / TrainConfig field, e.g. model.fusion_params.rank=8, "
+        "model.head=mlp, train.weight_decay=0.01 "
         "(values read as YAML; repeatable; the options above win)",
     )
 
@@ -148,7 +152,8 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, dict]:
         fields = {f.name for f in dataclasses.fields(sections[parts[0]])}
         if parts[1] not in fields:
             raise ConfigError(
-                f"--set {item!r}: {parts[1]!r} is not a {sections[parts[0]].__name__} field; valid fields: {sorted(fields)}."
+                f"--set {item!r}: {parts[1]!r} is not a {sections[parts[0]].__name__} field; "
+                f"valid fields: {sorted(fields)}."
             )
         try:
             value = yaml.safe_load(raw)
@@ -180,7 +185,8 @@ def test_data(model_dir: str, meta: dict, args: argparse.Namespace) -> tuple[obj
     if meta.get("kind") == "mmfuse-table-predictor":
         if not getattr(args, "table", None):
             raise DataError(
-                f"{model_dir!r} was written by 'mmfuse fit'; pass --table TABLE, a labelled table with its columns, to measure it on."
+                f"{model_dir!r} was written by 'mmfuse fit'; pass --table TABLE, a labelled "
+                f"table with its columns, to measure it on."
             )
         from mmfuse.predictor import MultimodalPredictor
 
@@ -189,7 +195,8 @@ def test_data(model_dir: str, meta: dict, args: argparse.Namespace) -> tuple[obj
         return data.dataset, [str(c) for c in predictor.pipeline.target_state.get("classes", [])]
     if not meta.get("dataset"):
         raise DataError(
-            f"{model_dir}/config.json names no dataset; measure it from Python with mmfuse.evaluation.robustness.evaluate_robustness."
+            f"{model_dir}/config.json names no dataset; measure it from Python with "
+            f"mmfuse.evaluation.robustness.evaluate_robustness."
         )
     from mmfuse.data.registry import load_dataset
 

@@ -36,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="small subset and few epochs (minutes on 2 CPU cores)")
     p.add_argument(
         "--fusions",
-        help="comma-separated fusion names (default: every registered one); avmnist_retrieval: its methods (deep_cca, infonce, contrastive_margin, subspace)",
+        help="comma-separated fusion names (default: every registered one); avmnist_retrieval: "
+        "its methods (deep_cca, infonce, contrastive_margin, subspace)",
     )
     p.add_argument(
         "--modality-dropout",
@@ -67,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
         if "dropout" not in BENCHMARKS[args.dataset].options:
             with_it = sorted(name for name, info in BENCHMARKS.items() if "dropout" in info.options)
             raise ConfigError(
-                f"--modality-dropout does not apply to benchmark {args.dataset!r}; it sets the +moddrop variants of: {', '.join(with_it)}."
+                f"--modality-dropout does not apply to benchmark {args.dataset!r}; it sets "
+                f"the +moddrop variants of: {', '.join(with_it)}."
             )
         extra["dropout"] = missing_modality_options(args)["modality_dropout"]  # refuses rates outside [0, 1)
     check_output_dir(out, "results", args.overwrite, [args.data_dir])  # before any training: a refused -o costs nothing

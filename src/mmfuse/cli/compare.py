@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     encode_s = time.perf_counter() - t0
     print("schema:\n" + predictor.pipeline.schema.describe())
     print(
-        f"encoded {sum(len(d.rows) for d in data.values())} rows in {encode_s:.1f} s (cache: {predictor.cache.hits} hits, {predictor.cache.misses} computed)"
+        f"encoded {sum(len(d.rows) for d in data.values())} rows in {encode_s:.1f} "
+        f"s (cache: {predictor.cache.hits} hits, {predictor.cache.misses} computed)"
     )
     overrides = dict(predictor.model_options)
     hidden = int(overrides.pop("hidden", 64))
@@ -86,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"failed: {r['method']}: {r['error']}")
     if failed and len(failed) == len(rows):
         raise CompareFailed(
-            f"every method failed ({len(rows)} of {len(rows)}); the first error: {failed[0]['method']}: {failed[0]['error']}"
+            f"every method failed ({len(rows)} of {len(rows)}); the first error: {failed[0]['method']}: "
+            f"{failed[0]['error']}"
         )
     return 1 if failed else 0
 

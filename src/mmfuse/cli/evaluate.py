@@ -18,12 +18,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("table", help="labelled CSV / Parquet table with the training columns")
     p.add_argument(
         "--base-dir",
-        help="folder that relative paths start from (default: the table's folder); a path leaving it is the row's issue",
+        help="folder that relative paths start from (default: the table's folder); a "
+        "path leaving it is the row's issue",
     )
     p.add_argument(
         "--allow-outside",
         action="store_true",
-        help="read paths that leave the base folder (absolute paths, .., symlinks); off by default, so a table cannot make mmfuse read any file you can",
+        help="read paths that leave the base folder (absolute paths, .., symlinks); "
+        "off by default, so a table cannot make mmfuse read any file you can",
     )
     p.add_argument(
         "--drop-missing-target",

@@ -27,7 +27,8 @@ from mmfuse.errors import ConfigError
 
 
 def add_table_args(p: argparse.ArgumentParser) -> None:
-    """Options shared by ``fit`` and ``compare``: target, schema, paths, cache, model size and missing-modality handling."""
+    """Options shared by ``fit`` and ``compare``: target, schema, paths, cache, model size and missing-modality
+    handling."""
     p.add_argument("table", help="CSV / TSV / Parquet / JSON-lines table, one row per sample")
     p.add_argument("--target", help="column to predict (or 'target:' in the schema file)")
     p.add_argument(
@@ -40,12 +41,14 @@ def add_table_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--base-dir",
-        help="folder that relative paths start from (default: the table's folder); a path leaving it is the row's issue",
+        help="folder that relative paths start from (default: the table's folder); a "
+        "path leaving it is the row's issue",
     )
     p.add_argument(
         "--allow-outside",
         action="store_true",
-        help="read paths that leave the base folder (absolute paths, .., symlinks); off by default, so a table cannot make mmfuse read any file you can",
+        help="read paths that leave the base folder (absolute paths, .., symlinks); "
+        "off by default, so a table cannot make mmfuse read any file you can",
     )
     p.add_argument(
         "--drop-missing-target",
@@ -62,7 +65,8 @@ def add_table_args(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME[=WEIGHT]",
-        help="an extra training term beside the task loss, e.g. infonce=0.5 or cca (see `mmfuse list objectives`); repeatable. "
+        help="an extra training term beside the task loss, e.g. infonce=0.5 or cca (see "
+        "`mmfuse list objectives`); repeatable. "
         "Trains the shared embeddings that 'mmfuse retrieve' ranks",
     )
     add_missing_modality_args(p)
@@ -81,7 +85,8 @@ def refuse_several_processes(args: argparse.Namespace, command: str) -> None:
     devices = str(getattr(args, "devices", None) or "1")
     if devices not in ("1", "auto") or (args.num_nodes or 1) > 1 or (args.strategy or "").startswith("ddp"):
         raise ConfigError(
-            f"'mmfuse {command}' trains one method after another in a single process, so --devices/--num-nodes/--strategy ddp "
+            f"'mmfuse {command}' trains one method after another in a single process, "
+            f"so --devices/--num-nodes/--strategy ddp "
             "do not apply; train the chosen method with 'mmfuse fit --devices N --strategy ddp'."
         )
 

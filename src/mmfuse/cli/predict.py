@@ -22,12 +22,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", required=True, help="predictions file (.csv or .parquet); never the input table")
     p.add_argument(
         "--base-dir",
-        help="folder that relative paths start from (default: the table's folder); a path leaving it is the row's issue",
+        help="folder that relative paths start from (default: the table's folder); a "
+        "path leaving it is the row's issue",
     )
     p.add_argument(
         "--allow-outside",
         action="store_true",
-        help="read paths that leave the base folder (absolute paths, .., symlinks); off by default, so a table cannot make mmfuse read any file you can",
+        help="read paths that leave the base folder (absolute paths, .., symlinks); "
+        "off by default, so a table cannot make mmfuse read any file you can",
     )
     p.add_argument(
         "--cache-dir", help="embedding cache folder (default: $MMFUSE_CACHE_DIR or ~/.cache/mmfuse/embeddings)"

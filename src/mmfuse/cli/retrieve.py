@@ -40,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--post-cca",
         type=int,
         metavar="K",
-        help="compare in a K-component linear CCA space fitted on the training embeddings (default: on for deep-CCA models, K = classes - 1; 0 = off)",
+        help="compare in a K-component linear CCA space fitted on the training embeddings "
+        "(default: on for deep-CCA models, K = classes - 1; 0 = off)",
     )
     r.add_argument("--show", type=int, default=3, help="print the ranked top-5 of this many queries")
     r.add_argument("-o", "--out", help="write the metrics as JSON here")
@@ -64,7 +65,8 @@ def _post_cca_components(requested: int | None, objectives, classes: int, q_dim:
 
 
 def _load(args: argparse.Namespace, with_train: bool = False):
-    """``(model, objectives, rows to embed[, training rows for the post-hoc CCA])``: a built-in dataset's split, or for a
+    """``(model, objectives, rows to embed[, training rows for the post-hoc CCA])``: a built-in dataset's split, or for
+    a
     model from ``fit`` the labelled rows of ``--table`` (and of ``--fit-table`` for the post-hoc CCA)."""
     from mmfuse.data.registry import load_dataset
     from mmfuse.errors import DataError
@@ -80,7 +82,8 @@ def _load(args: argparse.Namespace, with_train: bool = False):
         return (model, objectives, rows, train) if with_train else (model, objectives, rows)
     if "dataset" not in meta:
         raise DataError(
-            f"{args.model_dir!r} records no dataset and is not a table model; embed/retrieve need a model from 'fit', 'train' or 'benchmark'."
+            f"{args.model_dir!r} records no dataset and is not a table model; embed/retrieve "
+            f"need a model from 'fit', 'train' or 'benchmark'."
         )
     splits = load_dataset(meta["dataset"], data_dir=args.data_dir, **meta.get("data_options", {}))
     out = (model, objectives, getattr(splits, args.split))
@@ -115,12 +118,14 @@ def run_retrieve(args: argparse.Namespace) -> int:
     n_cca = _post_cca_components(args.post_cca, objectives, len(np.unique(labels)), q.shape[1], g.shape[1])
     if n_cca and train is None:
         raise DataError(
-            "The post-hoc CCA is fitted on training rows: pass --fit-table TRAIN_TABLE (never the table being ranked), or --post-cca 0."
+            "The post-hoc CCA is fitted on training rows: pass --fit-table TRAIN_TABLE "
+            "(never the table being ranked), or --post-cca 0."
         )
     if n_cca:
         q, g = post_hoc_cca(model, train, args.query, args.gallery, n_cca, objectives).transform(q, g)
         print(
-            f"embeddings compared in a {n_cca}-component linear CCA space fitted on the training split (--post-cca 0 to switch off)"
+            f"embeddings compared in a {n_cca}-component linear CCA space fitted on "
+            f"the training split (--post-cca 0 to switch off)"
         )
     ql = labels[: args.max_queries]
     metrics = {"model": retrieval_metrics(q, g, ql, labels), "random": random_ranking_metrics(ql, labels)}

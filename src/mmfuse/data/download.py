@@ -105,11 +105,13 @@ def fetch(
                 got = file_digest(tmp, algorithm)
             except (OSError, EOFError) as exc:  # e.g. a truncated gzip file
                 raise DataError(
-                    f"Downloaded {dest.name} from {url} cannot be read ({exc}), so it was discarded; {advice(root, folder)}."
+                    f"Downloaded {dest.name} from {url} cannot be read ({exc}), so it was discarded; "
+                    f"{advice(root, folder)}."
                 ) from exc
             if got != expected:
                 raise DataError(
-                    f"Downloaded {dest.name} from {url} has {algorithm} {got} instead of {expected}, so it was discarded; "
+                    f"Downloaded {dest.name} from {url} has {algorithm} {got} instead of {expected}, "
+                    f"so it was discarded; "
                     f"{advice(root, folder)}."
                 )
         os.replace(tmp, dest)

@@ -49,9 +49,15 @@ from mmfuse.errors import ConfigError, DataError
 
 FOLDER = "mosi"
 DECLARE_COMMIT = "3874cf25a7fbda75df27ee65b297afa781d7f32c"
-DECLARE_URL = f"https://raw.githubusercontent.com/declare-lab/contextual-utterance-level-multimodal-sentiment-analysis/{DECLARE_COMMIT}/data/"
+DECLARE_URL = (
+    "https://raw.githubusercontent.com/declare-lab/contextual-utterance-level-multimodal-sentiment-analysis/"
+    f"{DECLARE_COMMIT}/data/"
+)
 LABELS_COMMIT = "40df4d8e7ed1b120e2a36286d96b3b6968e00b13"
-CSD_URL = f"https://raw.githubusercontent.com/worldreboot/audio-text-sentiment-analysis/{LABELS_COMMIT}/cmumosi/CMU_MOSI_Opinion_Labels.csd"
+CSD_URL = (
+    f"https://raw.githubusercontent.com/worldreboot/audio-text-sentiment-analysis/{LABELS_COMMIT}/"
+    "cmumosi/CMU_MOSI_Opinion_Labels.csd"
+)
 FEATURE_FILES = {  # path under mosi/ -> SHA-256 (files of DECLARE_URL)
     "transcripts.csv": "e7689e6d70720addd2a6b316419d245a68839c32b014ff426c406063ee777466",
     "text_train.csv": "73770b6302ad0f7a51f4eddcae6788efde4d0b6802e09f78249d5b538d1c1d67",
@@ -75,16 +81,25 @@ FEATURES = {
 }  # modality -> (table prefix, dim)
 # CMU-MultimodalSDK standard folds of CMU-MOSI (mmsdk cmu_mosi_std_folds): video ids
 STANDARD_FOLDS: dict[str, list[str]] = {
-    "train": "2iD-tVS8NPw 8d-gEyoeBzc Qr1Ca94K55A Ci-AH39fi3Y 8qrpnFRGt2A Bfr499ggo-0 QN9ZIUWUXsY 9T9Hf74oK10 7JsX8y1ysxY "
-    "1iG0909rllw Oz06ZWiO20M BioHAh1qJAQ 9c67fiY0wGQ Iu2PFX3z_1s Nzq88NnDkEk Clx4VXItLTE 9J25DZhivz8 Af8D0E4ZXaw TvyZBvOMOTc "
-    "W8NXH0Djyww 8OtFthrtaJM 0h-zjBukYpk Vj1wYRQjB-o GWuJjcEuzt8 BI97DNYfe5I PZ-lDQFboO8 1DmNV9C1hbY OQvJTdtJ2H4 I5y0__X72p0 "
-    "9qR7uwkblbs G6GlGvlkxAQ 6_0THN4chvY Njd1F0vZSm4 BvYR0L6f2Ig 03bSnISJMiM Dg_0XKD0Mf4 5W7Z1C_fDaE VbQk4H8hgr0 G-xst2euQUc "
-    "MLal-t_vJPM BXuRRbG0Ugk LSi-o-IrDMs Jkswaaud0hk 2WGyTLYerpo 6Egk_28TtTM Sqr0AcuoNnk POKffnXeBds 73jzhE8R1TQ OtBXNcAL_lE "
+    "train": "2iD-tVS8NPw 8d-gEyoeBzc Qr1Ca94K55A Ci-AH39fi3Y 8qrpnFRGt2A Bfr499ggo-0 "
+    "QN9ZIUWUXsY 9T9Hf74oK10 7JsX8y1ysxY "
+    "1iG0909rllw Oz06ZWiO20M BioHAh1qJAQ 9c67fiY0wGQ Iu2PFX3z_1s Nzq88NnDkEk "
+    "Clx4VXItLTE 9J25DZhivz8 Af8D0E4ZXaw TvyZBvOMOTc "
+    "W8NXH0Djyww 8OtFthrtaJM 0h-zjBukYpk Vj1wYRQjB-o GWuJjcEuzt8 BI97DNYfe5I "
+    "PZ-lDQFboO8 1DmNV9C1hbY OQvJTdtJ2H4 I5y0__X72p0 "
+    "9qR7uwkblbs G6GlGvlkxAQ 6_0THN4chvY Njd1F0vZSm4 BvYR0L6f2Ig 03bSnISJMiM "
+    "Dg_0XKD0Mf4 5W7Z1C_fDaE VbQk4H8hgr0 G-xst2euQUc "
+    "MLal-t_vJPM BXuRRbG0Ugk LSi-o-IrDMs Jkswaaud0hk 2WGyTLYerpo 6Egk_28TtTM "
+    "Sqr0AcuoNnk POKffnXeBds 73jzhE8R1TQ OtBXNcAL_lE "
     "HEsqda8_d0Q VCslbP0mgZI IumbAb8q2dM".split(),
-    "valid": "WKA5OygbEKI c5xsKMxpXnc atnd_PF-Lbs bvLlb-M3UXU bOL9jKpeJRs _dI--eQ6qVU ZAIRrfG22O0 X3j2zQgwYgE aiEXnCPZubE ZUXBRvtny7o".split(),
-    "test": "tmZoasNr4rU zhpQhgha_KU lXPQBPVc5Cw iiK8YX8oH1E tStelxIAHjw nzpVDcQ0ywM etzxEpPuc6I cW1FSBF59ik d6hH302o4v8 "
-    "k5Y_838nuGo pLTX3ipuDJI jUzDDGyPkXU f_pcplsH_V0 yvsjCA6Y5Fc nbWiPyCm4g0 rnaNMUZpvvg wMbj6ajWbic cM3Yna7AavY yDtzw_Y-7RU "
-    "vyB00TXsimI dq3Nf_lMPnE phBUpBr1hSo d3_k5Xpfmik v0zCBqDeKcE tIrG4oNLFzE fvVhgmXxadc ob23OKe5a9Q cXypl4FnoZo vvZ4IcEtiZc "
+    "valid": "WKA5OygbEKI c5xsKMxpXnc atnd_PF-Lbs bvLlb-M3UXU bOL9jKpeJRs _dI--eQ6qVU "
+    "ZAIRrfG22O0 X3j2zQgwYgE aiEXnCPZubE ZUXBRvtny7o".split(),
+    "test": "tmZoasNr4rU zhpQhgha_KU lXPQBPVc5Cw iiK8YX8oH1E tStelxIAHjw nzpVDcQ0ywM "
+    "etzxEpPuc6I cW1FSBF59ik d6hH302o4v8 "
+    "k5Y_838nuGo pLTX3ipuDJI jUzDDGyPkXU f_pcplsH_V0 yvsjCA6Y5Fc nbWiPyCm4g0 "
+    "rnaNMUZpvvg wMbj6ajWbic cM3Yna7AavY yDtzw_Y-7RU "
+    "vyB00TXsimI dq3Nf_lMPnE phBUpBr1hSo d3_k5Xpfmik v0zCBqDeKcE tIrG4oNLFzE "
+    "fvVhgmXxadc ob23OKe5a9Q cXypl4FnoZo vvZ4IcEtiZc "
     "f9O3YtZ2VfI c7UH_rxdZv4".split(),
 }
 
@@ -160,7 +175,8 @@ def _read_csd(path: Path, root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]
         import h5py
     except ImportError as exc:
         raise DataError(
-            f"{root / FOLDER / 'labels' / 'mosi_segment_labels.csv'} is missing and deriving it from {path.name} needs h5py; "
+            f"{root / FOLDER / 'labels' / 'mosi_segment_labels.csv'} is missing and "
+            f"deriving it from {path.name} needs h5py; "
             f"install h5py, or {advice(root, FOLDER)}."
         ) from exc
     with h5py.File(path, "r") as f:
@@ -171,7 +187,8 @@ def _read_csd(path: Path, root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]
 def _write_checked(path: Path, content: bytes, sha256: str, root: Path) -> None:
     if hashlib.sha256(content).hexdigest() != sha256:
         raise DataError(
-            f"Deriving {path} gave content other than the published file's, so it was not written; {advice(root, FOLDER)}."
+            f"Deriving {path} gave content other than the published file's, so it was "
+            f"not written; {advice(root, FOLDER)}."
         )
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "wb") as f:
@@ -306,7 +323,8 @@ def load_mosi(
         )
     if protocol == "standard" and {"text", "video"} & set(modalities):
         warnings.warn(
-            "MOSI text/video features were learned on the original training videos, which include standard test videos; "
+            "MOSI text/video features were learned on the original training videos, "
+            "which include standard test videos; "
             "standard-fold results with them are optimistic.",
             UserWarning,
             stacklevel=2,
@@ -315,7 +333,8 @@ def load_mosi(
     table = load_mosi_table(data_dir, protocol, features, val_fraction, seed, download)
     arrays = {m: table[[f"{FEATURES[m][0]}{j}" for j in range(FEATURES[m][1])]].to_numpy(np.float32) for m in features}
     if "transcript" in modalities:
-        arrays["transcript"] = np.asarray(text_embedder(table["text"].tolist()), np.float32).reshape(len(table), -1)  # type: ignore[misc]
+        # type: ignore[misc]
+        arrays["transcript"] = np.asarray(text_embedder(table["text"].tolist()), np.float32).reshape(len(table), -1)
     train = (table["fold"] == "train").to_numpy()
     stats = {m: (x[train].mean(0), np.where(x[train].std(0) > 0, x[train].std(0), 1.0)) for m, x in arrays.items()}
     target = table["label"].to_numpy(np.float32 if protocol == "standard" else np.int64)

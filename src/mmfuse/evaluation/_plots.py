@@ -160,7 +160,8 @@ def learning_curves(histories: Mapping[str, list[dict[str, float]]], keys: Seque
 
 
 def reliability_diagram(series: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]], title: str) -> bytes:
-    """Accuracy against confidence per bin (``{name: (mean confidence, accuracy, count)}``); the diagonal is perfect calibration."""
+    """Accuracy against confidence per bin (``{name: (mean confidence, accuracy, count)}``); the diagonal is perfect
+    calibration."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(4.8, 4.4))
     ax.plot([0, 1], [0, 1], color="grey", linewidth=1, linestyle="--")

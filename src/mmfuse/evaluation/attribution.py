@@ -26,7 +26,8 @@ MAX_MODALITIES = 12  # 4,096 masked passes
 
 
 def shapley_from_values(values: dict[frozenset[str], np.ndarray], modalities: Sequence[str]) -> np.ndarray:
-    """Exact Shapley values ``(N, M)`` from ``v(S)`` ``(N,)`` of every coalition ``S`` (keys: frozensets of modality names)."""
+    """Exact Shapley values ``(N, M)`` from ``v(S)`` ``(N,)`` of every coalition ``S`` (keys: frozensets of modality
+    names)."""
     mods = list(modalities)
     n_m = len(mods)
     phi = np.zeros((len(next(iter(values.values()))), n_m))

@@ -27,7 +27,8 @@ class Predictions:
 
     @property
     def probabilities(self) -> np.ndarray:
-        """Class probabilities ``softmax(prediction)`` ``(N, K)`` (classification; log-probabilities are unchanged by it)."""
+        """Class probabilities ``softmax(prediction)`` ``(N, K)`` (classification; log-probabilities are unchanged by
+        it)."""
         z = self.prediction - self.prediction.max(1, keepdims=True)
         e = np.exp(z)
         return e / e.sum(1, keepdims=True)
@@ -69,7 +70,8 @@ def predict(
         seconds += time.perf_counter() - t0
         if isinstance(out["prediction"], Mapping):
             raise TypeError(
-                "This is a multi-task model (its prediction is a dict of tasks); use predict_tasks() instead of predict()."
+                "This is a multi-task model (its prediction is a dict of tasks); use predict_tasks() "
+                "instead of predict()."
             )
         preds.append(out["prediction"].float().cpu().numpy())
         if "evidence" in out:

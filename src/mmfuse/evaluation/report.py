@@ -39,7 +39,8 @@ from mmfuse.files import add_files, atomic_write, manifest_kind
 from mmfuse.tasks import task_kind
 from mmfuse.training.calibration import reliability_bins, softmax, trust_report
 
-CSS = """body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1100px;color:#222;background:#fff}
+CSS = """body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;
+margin:24px auto;max-width:1100px;color:#222;background:#fff}
 h1{font-size:24px;border-bottom:2px solid #1f77b4;padding-bottom:6px}h2{font-size:19px;margin-top:32px;color:#1f4e79}
 table{border-collapse:collapse;font-size:12px;margin:8px 0}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
 th{background:#eef3f8}td:first-child,th:first-child{text-align:left}tr.base td{color:#666;font-style:italic}
@@ -92,7 +93,8 @@ def _subset(ds: Dataset, max_samples: int | None) -> Dataset:
 
 @torch.no_grad()
 def mean_modality_weights(model: torch.nn.Module, dataset: Dataset, batch_size: int = 256) -> dict[str, float] | None:
-    """Average of ``model.fusion.modality_weights(embeddings, masks)`` ``(B, M)`` over ``dataset``; None if the method has none."""
+    """Average of ``model.fusion.modality_weights(embeddings, masks)`` ``(B, M)`` over ``dataset``; None if the method
+    has none."""
     model.eval()
     total, n = None, 0
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
@@ -207,7 +209,8 @@ def robustness_section(results: Mapping[str, RobustnessResult], reference: str |
     out = [
         "<h2>Robustness</h2>",
         f"<p class='note'>Metric: test {metric}. Missing rate: fraction of samples that lose one random modality. "
-        "Noise: Gaussian, std = level x the modality's per-feature std on the test data. Seeded, same draws at every level.</p>",
+        "Noise: Gaussian, std = level x the modality's per-feature std on the test "
+        "data. Seeded, same draws at every level.</p>",
     ]
     mods = sorted({m for r in results.values() for m in r.removal})
     rows = []
@@ -265,8 +268,10 @@ def robustness_section(results: Mapping[str, RobustnessResult], reference: str |
                 srows[n][f"RR {axis}"], srows[n][f"ER {axis}"] = s["relative_norm"], s["effective_norm"]
             cols += [f"RR {axis}", f"ER {axis}"]
         out.append(
-            f"<h3>MultiBench summaries</h3><p class='note'>RR = relative robustness (area under the curve), ER = effective robustness "
-            f"(performance beyond the reference <b>{html.escape(ref)}</b> shifted to the same clean performance); both min-max normalised over "
+            f"<h3>MultiBench summaries</h3><p class='note'>RR = relative robustness "
+            f"(area under the curve), ER = effective robustness "
+            f"(performance beyond the reference <b>{html.escape(ref)}</b> shifted to "
+            f"the same clean performance); both min-max normalised over "
             "the methods shown (Liang et al., MultiBench, NeurIPS 2021).</p>" + html_table(list(srows.values()), cols)
         )
     else:
@@ -276,7 +281,8 @@ def robustness_section(results: Mapping[str, RobustnessResult], reference: str |
 
 
 def dropout_comparison(results: Mapping[str, RobustnessResult], metric: str, suffix: str = "+moddrop") -> str:
-    """Side by side: each method trained without and with modality dropout (``name`` vs ``name+moddrop``), and unimodal baselines."""
+    """Side by side: each method trained without and with modality dropout (``name`` vs ``name+moddrop``), and unimodal
+    baselines."""
     pairs = [(n, f"{n}{suffix}") for n in results if f"{n}{suffix}" in results]
     if not pairs:
         return ""
@@ -339,8 +345,10 @@ def model_section(a: ModelAnalysis, heading: str | None = None) -> str:
     if a.shapley:
         mods = sorted(a.shapley, key=lambda m: -a.shapley[m]["mean_abs"])
         out.append(
-            "<h3>Per-modality Shapley values</h3><p class='note'>Exact Shapley values over modality subsets (a missing modality is a mask) "
-            "of the predicted class's probability; per row they sum to the prediction with every modality minus with none.</p>"
+            "<h3>Per-modality Shapley values</h3><p class='note'>Exact Shapley values "
+            "over modality subsets (a missing modality is a mask) "
+            "of the predicted class's probability; per row they sum to the prediction "
+            "with every modality minus with none.</p>"
             + html_table(
                 [
                     {"modality": m, "mean |phi|": a.shapley[m]["mean_abs"], "mean phi": a.shapley[m]["mean"]}
@@ -390,7 +398,8 @@ def render_page(title: str, sections: Sequence[str], notes: Sequence[str] = ()) 
     """Assemble the page."""
     note = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in notes)
     body = "\n".join(s for s in sections if s)
-    return f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>{note}\n{body}\n</body></html>"
+    head = f"<head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{CSS}</style></head>"
+    return f"<!DOCTYPE html><html>{head}<body><h1>{html.escape(title)}</h1>{note}\n{body}\n</body></html>"
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -402,7 +411,8 @@ def _load_splits(
     name = meta.get("dataset")
     if not name:
         raise DataError(
-            "The model directory's config.json names no dataset; pass the test data from Python with build_model_report(..., test=...)."
+            "The model directory's config.json names no dataset; pass the test data "
+            "from Python with build_model_report(..., test=...)."
         )
     return load_dataset(
         name, data_dir=data_dir, **dict(options if options is not None else meta.get("data_options", {}))
@@ -463,7 +473,8 @@ def build_results_report(
     splits: Splits | None = None,
     max_samples: int | None = 2000,
 ) -> str:
-    """HTML report of a benchmark results dir (``results.json`` + ``models/<method>/``; ``robustness.json`` if present)."""
+    """HTML report of a benchmark results dir (``results.json`` + ``models/<method>/``; ``robustness.json`` if
+    present)."""
     from mmfuse.training.serialization import load_model_dir
 
     root = Path(results_dir)
@@ -544,5 +555,6 @@ def build_report(path: str | Path, data_dir: str | Path | None = None, max_sampl
     if (p / "config.json").is_file():
         return build_model_report(p, data_dir, max_samples=max_samples)
     raise DataError(
-        f"{str(p)!r} is neither a benchmark results folder (results.json) nor a model directory (config.json); check the path."
+        f"{str(p)!r} is neither a benchmark results folder (results.json) nor a "
+        f"model directory (config.json); check the path."
     )

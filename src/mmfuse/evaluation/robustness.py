@@ -53,7 +53,8 @@ def main_metric(task: str) -> tuple[str, bool]:
 
 
 class ModalitySubset(Dataset):
-    """View of a contract dataset keeping only ``modalities`` (for models built on a subset, e.g. unimodal baselines)."""
+    """View of a contract dataset keeping only ``modalities`` (for models built on a subset, e.g. unimodal
+    baselines)."""
 
     def __init__(self, dataset: Dataset, modalities: Sequence[str]) -> None:
         self.dataset, self.modalities = dataset, sorted(modalities)
@@ -135,7 +136,8 @@ def feature_std(dataset: Dataset, modality: str, batch_size: int = 512) -> torch
         x = batch["inputs"][modality]
         if not (x.is_floating_point() or x.dtype == torch.uint8):
             raise ConfigError(
-                f"Modality {modality!r} holds {x.dtype} values (e.g. token ids); Gaussian noise applies to float or uint8 inputs only."
+                f"Modality {modality!r} holds {x.dtype} values (e.g. token ids); Gaussian "
+                f"noise applies to float or uint8 inputs only."
             )
         x = x[batch["masks"][modality].bool()].double()
         total = x.sum(0) if total is None else total + x.sum(0)

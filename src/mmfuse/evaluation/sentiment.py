@@ -76,4 +76,5 @@ def format_sentiment_row(name: str, m: dict[str, float]) -> str:
         v = m.get(k)
         return "  -  " if v is None or v != v else f"{v:.3f}"
 
-    return f"{name:<28} {pct('acc2_has0')}/{pct('acc2_non0')}  {pct('f1_has0')}/{pct('f1_non0')}  {pct('acc7')}  {num('mae')}  {num('corr')}"
+    acc2, f1 = f"{pct('acc2_has0')}/{pct('acc2_non0')}", f"{pct('f1_has0')}/{pct('f1_non0')}"
+    return f"{name:<28} {acc2}  {f1}  {pct('acc7')}  {num('mae')}  {num('corr')}"

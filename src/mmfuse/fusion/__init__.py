@@ -4,7 +4,8 @@ Feature-level (a head follows; ``out_dim`` is a hidden size):
 
 * ``concat`` - early fusion, ``ReLU(W [z_1; ...; z_M] + b)`` (:mod:`.concat`)
 * ``weighted_sum`` - ``sum_m w_m W_m z_m``, ``w = softmax(a)`` over the modalities present (:mod:`.weighted_sum`)
-* ``modality_attention`` - additive attention over modalities (Bahdanau et al. 2015; Hori et al. 2017) (:mod:`.attention`)
+* ``modality_attention`` - additive attention over modalities (Bahdanau et al. 2015; Hori et al. 2017)
+(:mod:`.attention`)
 * ``self_attention`` - single-stream transformer with a fusion token (Vaswani et al. 2017) (:mod:`.transformer`)
 * ``cross_attention`` - cross-modal attention blocks (MulT, Tsai et al. 2019; LXMERT) (:mod:`.transformer`)
 * ``gated`` - Gated Multimodal Unit for M modalities (Arevalo et al. 2017) (:mod:`.gated`)

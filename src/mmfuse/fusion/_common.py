@@ -30,7 +30,8 @@ def present_embeddings(
     lacking = [m for m in fusion.modalities if m not in embeddings]
     if lacking:
         raise DataError(
-            f"{name} was built for modalities {fusion.modalities} but the embeddings lack {lacking}; pass one (B, D) tensor per modality."
+            f"{name} was built for modalities {fusion.modalities} but the embeddings "
+            f"lack {lacking}; pass one (B, D) tensor per modality."
         )
     zs, present = [], []
     for m in fusion.modalities:
@@ -44,7 +45,8 @@ def present_embeddings(
             mask = torch.ones(z.shape[0], dtype=torch.bool, device=z.device)
         if mask.shape != (z.shape[0],):
             raise DataError(
-                f"Mask of modality {m!r} has shape {tuple(mask.shape)}; expected ({z.shape[0]},) to match its embedding."
+                f"Mask of modality {m!r} has shape {tuple(mask.shape)}; expected ({z.shape[0]},) "
+                f"to match its embedding."
             )
         mask = mask.to(device=z.device, dtype=torch.bool)
         zs.append(torch.where(mask[:, None], z, torch.zeros((), dtype=z.dtype, device=z.device)))

@@ -40,13 +40,15 @@ from mmfuse.registry import FUSIONS
 
 
 def opinion(alpha: Tensor) -> tuple[Tensor, Tensor]:
-    """Belief masses ``b = (alpha - 1) / S`` ``(..., K)`` and uncertainty ``u = K / S`` ``(...,)`` of Dirichlet ``alpha``."""
+    """Belief masses ``b = (alpha - 1) / S`` ``(..., K)`` and uncertainty ``u = K / S`` ``(...,)`` of Dirichlet
+    ``alpha``."""
     strength = alpha.sum(-1)
     return (alpha - 1) / strength[..., None], alpha.shape[-1] / strength
 
 
 def dempster_combine(b1: Tensor, u1: Tensor, b2: Tensor, u2: Tensor) -> tuple[Tensor, Tensor]:
-    """Reduced Dempster combination of two opinions (see the module docstring); ``b`` is ``(..., K)``, ``u`` ``(...,)``."""
+    """Reduced Dempster combination of two opinions (see the module docstring); ``b`` is ``(..., K)``, ``u``
+    ``(...,)``."""
     conflict = b1.sum(-1) * b2.sum(-1) - (b1 * b2).sum(-1)  # sum_{i != j} b1_i b2_j
     scale = 1.0 / (1.0 - conflict).clamp_min(1e-12)
     b = (b1 * b2 + b1 * u2[..., None] + b2 * u1[..., None]) * scale[..., None]

@@ -133,7 +133,8 @@ class DecisionFusion(Fusion):
         self.heads = nn.ModuleDict({m: mlp(d, hidden, self.out_dim, dropout) for m, d in self.dims.items()})
 
     def predictions(self, embeddings: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """Per-modality outputs ``(B, M, out_dim)`` (absent rows computed from zeros, never used) and presence ``(B, M)``."""
+        """Per-modality outputs ``(B, M, out_dim)`` (absent rows computed from zeros, never used) and presence ``(B,
+        M)``."""
         zs, present = present_embeddings(self, embeddings, masks)
         return torch.stack([self.heads[m](z) for m, z in zip(self.modalities, zs)], dim=1), present
 

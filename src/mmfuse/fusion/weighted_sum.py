@@ -56,7 +56,8 @@ class WeightedSumFusion(Fusion):
         else:
             if set(weights) != set(self.modalities) or any(float(w) <= 0 for w in weights.values()):
                 raise ConfigError(
-                    f"Fusion 'weighted_sum' option weights={dict(weights)} must give a positive weight to each of {self.modalities}."
+                    f"Fusion 'weighted_sum' option weights={dict(weights)} must give a positive "
+                    f"weight to each of {self.modalities}."
                 )
             init = torch.tensor([math.log(float(weights[m])) for m in self.modalities])
         if learn_weights:

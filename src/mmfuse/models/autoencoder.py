@@ -29,7 +29,8 @@ LIKELIHOODS = ("gaussian", "bernoulli")
 
 
 def mlp(in_dim: int, hidden: Iterable[int], out_dim: int) -> nn.Sequential:
-    """``Linear -> ReLU`` blocks of widths ``hidden`` then a final ``Linear(.., out_dim)``; flattens ``(B, ...)`` inputs."""
+    """``Linear -> ReLU`` blocks of widths ``hidden`` then a final ``Linear(.., out_dim)``; flattens ``(B, ...)``
+    inputs."""
     layers: list[nn.Module] = [nn.Flatten()]
     prev = in_dim
     for h in hidden:
@@ -58,7 +59,8 @@ class DualAutoencoder(nn.Module):
     have both modalities of a pair.
 
     Args:
-        encoders: ``{m: module (B, ...) -> (B, k)}``; decoders: ``{m: module (B, k) -> (B, ...)}`` (logits for Bernoulli).
+        encoders: ``{m: module (B, ...) -> (B, k)}``; decoders: ``{m: module (B, k) -> (B, ...)}`` (logits for
+        Bernoulli).
         correlation: ``"pearson"`` or ``"cca"``. corr_weight: ``lambda``. ridge: CCA covariance ridge.
         likelihoods: ``{m: "gaussian" | "bernoulli"}`` (default gaussian).
     """
@@ -76,7 +78,8 @@ class DualAutoencoder(nn.Module):
         self.modalities = modality_order(encoders)
         if len(self.modalities) < 2 or sorted(decoders) != self.modalities:
             raise ConfigError(
-                f"DualAutoencoder needs >= 2 modalities with one encoder and one decoder each; got encoders {self.modalities}, decoders {sorted(decoders)}."
+                f"DualAutoencoder needs >= 2 modalities with one encoder and one decoder "
+                f"each; got encoders {self.modalities}, decoders {sorted(decoders)}."
             )
         if correlation not in ("pearson", "cca"):
             raise ConfigError(f"DualAutoencoder correlation={correlation!r}; use 'pearson' or 'cca'.")
@@ -109,7 +112,8 @@ class DualAutoencoder(nn.Module):
         return self.encode(inputs, masks)
 
     def loss(self, inputs: Mapping[str, Tensor], masks: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
-        """Named terms ``{"reconstruction", "correlation", "total"}`` with ``total = reconstruction - corr_weight * correlation``.
+        """Named terms ``{"reconstruction", "correlation", "total"}`` with ``total = reconstruction - corr_weight *
+        correlation``.
 
         Inputs: ``inputs {m: (B, ...)}``, ``masks {m: (B,)}``. Returns: dict of scalars.
         """
@@ -133,7 +137,8 @@ class MultimodalVAE(nn.Module):
     Scalable Weakly-Supervised Learning", NeurIPS 2018).
 
     Each modality has a Gaussian expert ``q(z | x_m) = N(mu_m, sigma_m^2)``; with the prior expert ``N(0, I)``
-    the posterior of any present subset ``S`` is their product (:func:`~mmfuse.objectives.autoencoder.product_of_experts`).
+    the posterior of any present subset ``S`` is their product
+    (:func:`~mmfuse.objectives.autoencoder.product_of_experts`).
     ``ELBO(S) = E_q(z|x_S)[sum_{m in S} lambda_m log p(x_m | z)] - beta KL(q(z | x_S) || N(0, I))``, and training
     sums the ELBOs of MVAE's sub-sampled subsets: all present modalities, each single modality and
     ``random_subsets`` random subsets.
@@ -171,14 +176,16 @@ class MultimodalVAE(nn.Module):
     def from_dims(
         cls, dims: Mapping[str, int], latent: int = 16, hidden: Iterable[int] = (256,), **kwargs
     ) -> MultimodalVAE:
-        """MLP experts ``D_m -> hidden -> 2k`` and decoders ``k -> hidden -> D_m`` (e.g. ``{"image": 784}`` with a Bernoulli likelihood)."""
+        """MLP experts ``D_m -> hidden -> 2k`` and decoders ``k -> hidden -> D_m`` (e.g. ``{"image": 784}`` with a
+        Bernoulli likelihood)."""
         hidden = list(hidden)
         enc = {m: mlp(d, hidden, 2 * latent) for m, d in dims.items()}
         dec = {m: mlp(latent, hidden[::-1], d) for m, d in dims.items()}
         return cls(enc, dec, latent, **kwargs)
 
     def posterior(self, inputs: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """PoE posterior ``(mu, logvar)`` ``(B, k)`` of each row's present modalities; only the modalities in ``inputs`` are encoded."""
+        """PoE posterior ``(mu, logvar)`` ``(B, k)`` of each row's present modalities; only the modalities in ``inputs``
+        are encoded."""
         given = [m for m in self.modalities if m in inputs]
         if not given:
             raise ConfigError(f"MultimodalVAE needs at least one input among {self.modalities}.")
@@ -209,7 +216,8 @@ class MultimodalVAE(nn.Module):
     def generate(
         self, source: Mapping[str, Tensor], target: str, masks: Mapping[str, Tensor] | None = None, sample: bool = False
     ) -> Tensor:
-        """Generate modality ``target`` from the modalities in ``source``: decoder mean at ``z = mu`` (or a sample of ``q``).
+        """Generate modality ``target`` from the modalities in ``source``: decoder mean at ``z = mu`` (or a sample of
+        ``q``).
 
         Inputs: ``source {m: (B, ...)}``, optional ``masks``. Returns: ``(B, ...)`` the target's decoder mean.
         """
@@ -223,7 +231,8 @@ class MultimodalVAE(nn.Module):
     def elbo_terms(
         self, inputs: Mapping[str, Tensor], masks: Mapping[str, Tensor], subset: Iterable[str]
     ) -> tuple[Tensor, Tensor]:
-        """Negative ELBO of one subset: ``(recon, kl)`` averaged over the rows that have at least one modality of ``subset``."""
+        """Negative ELBO of one subset: ``(recon, kl)`` averaged over the rows that have at least one modality of
+        ``subset``."""
         subset = [m for m in self.modalities if m in set(subset)]
         sub_masks = {m: masks[m] for m in subset}
         rows = torch.stack([sub_masks[m] for m in subset]).any(0)  # (B,)
@@ -247,7 +256,8 @@ class MultimodalVAE(nn.Module):
         return recon, kl
 
     def subsets(self) -> list[tuple[str, ...]]:
-        """MVAE's sub-sampled training subsets: the full set, each single modality and ``random_subsets`` random ones."""
+        """MVAE's sub-sampled training subsets: the full set, each single modality and ``random_subsets`` random
+        ones."""
         out = [tuple(self.modalities)] + [(m,) for m in self.modalities if len(self.modalities) > 1]
         for _ in range(self.random_subsets):  # drawn with torch's generator, so torch.manual_seed fixes them
             k = int(torch.randint(1, len(self.modalities) + 1, ()))
@@ -255,7 +265,8 @@ class MultimodalVAE(nn.Module):
         return out
 
     def loss(self, inputs: Mapping[str, Tensor], masks: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
-        """Named terms ``{"neg_elbo/<subset>": -ELBO (detached, for logging), "reconstruction", "kl", "total"}``; ``total = sum_S (recon_S + beta kl_S)``.
+        """Named terms ``{"neg_elbo/<subset>": -ELBO (detached, for logging), "reconstruction", "kl", "total"}``;
+        ``total = sum_S (recon_S + beta kl_S)``.
 
         Inputs: ``inputs {m: (B, ...)}``, ``masks {m: (B,)}``. Returns: dict of scalars.
         """

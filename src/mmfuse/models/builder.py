@@ -35,7 +35,8 @@ def build_encoders(spec: dict[str, dict]) -> dict:
 
 
 def task_specs(cfg: ModelConfig) -> dict[str, dict[str, Any]]:
-    """``cfg.tasks`` checked and completed: ``{task: {"task": kind, "num_outputs": n, "weight": w}}`` (sorted; ``{}`` for one task)."""
+    """``cfg.tasks`` checked and completed: ``{task: {"task": kind, "num_outputs": n, "weight": w}}`` (sorted; ``{}``
+    for one task)."""
     if not cfg.tasks:
         return {}
     if cfg.sharing not in SHARING:
@@ -54,7 +55,8 @@ def task_specs(cfg: ModelConfig) -> dict[str, dict[str, Any]]:
         n = spec.get("num_outputs", 1 if task_kind(kind).target == "values" else None)
         if not isinstance(n, int) or n < 1:
             raise ConfigError(
-                f"ModelConfig.tasks[{name!r}] needs 'num_outputs', a positive integer (classes, targets or labels); got {n!r}."
+                f"ModelConfig.tasks[{name!r}] needs 'num_outputs', a positive integer (classes, "
+                f"targets or labels); got {n!r}."
             )
         specs[name] = {"task": kind, "num_outputs": n, "weight": float(spec.get("weight", 1.0))}
     return specs
@@ -67,7 +69,8 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     tasks = task_specs(cfg)
     if not tasks and cfg.num_outputs < 1:
         raise ConfigError(
-            f"ModelConfig.num_outputs is {cfg.num_outputs}; give the number of classes, targets or labels (or 'tasks' for a multi-task model)."
+            f"ModelConfig.num_outputs is {cfg.num_outputs}; give the number of classes, "
+            f"targets or labels (or 'tasks' for a multi-task model)."
         )
     encoders = build_encoders(cfg.encoders)
     dims = {m: int(e.out_dim) for m, e in encoders.items()}
@@ -75,7 +78,8 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     decision = bool(getattr(fusion_cls, "decision_level", False))
     if tasks and decision:
         raise ConfigError(
-            f"Fusion {cfg.fusion!r} is decision-level (it predicts directly); a multi-task model needs a feature-level fusion."
+            f"Fusion {cfg.fusion!r} is decision-level (it predicts directly); a multi-task "
+            f"model needs a feature-level fusion."
         )
     out_dim = cfg.num_outputs if decision else cfg.hidden
     extra = dict(cfg.fusion_params)

@@ -37,7 +37,8 @@ def _headless(
 ) -> MultimodalModel:
     if getattr(fusion, "decision_level", False):
         raise ConfigError(
-            f"Fusion {type(fusion).__name__} is decision-level (it predicts directly); multi-task models need a feature-level fusion."
+            f"Fusion {type(fusion).__name__} is decision-level (it predicts directly); "
+            f"multi-task models need a feature-level fusion."
         )
     return MultimodalModel(
         encoders, fusion, head=None, missing_tokens=missing_tokens, modality_dropout=modality_dropout
@@ -76,7 +77,8 @@ class HardSharingModel(nn.Module):
 
     @classmethod
     def from_model(cls, model: MultimodalModel, heads: Mapping[str, nn.Module], **kwargs: Any) -> HardSharingModel:
-        """Reuse the encoders, fusion and missing-modality modules of a built :class:`MultimodalModel` (its head is dropped)."""
+        """Reuse the encoders, fusion and missing-modality modules of a built :class:`MultimodalModel` (its head is
+        dropped)."""
         kwargs.setdefault("missing_tokens", model.missing_tokens)
         kwargs.setdefault("modality_dropout", model.modality_dropout)
         return cls(dict(model.encoders), model.fusion, heads, **kwargs)
@@ -100,7 +102,8 @@ class HardSharingModel(nn.Module):
 
 
 class SoftSharingModel(nn.Module):
-    """One trunk per task tied by ``Omega = sum_{t<t'} sum_p ||theta_t^p - theta_t'^p||^2`` (weighted by ``penalty_weight``).
+    """One trunk per task tied by ``Omega = sum_{t<t'} sum_p ||theta_t^p - theta_t'^p||^2`` (weighted by
+    ``penalty_weight``).
 
     Args:
         trunks: ``{task: MultimodalModel}`` built without a head, all of the same architecture
@@ -131,11 +134,13 @@ class SoftSharingModel(nn.Module):
         for t in self.tasks:
             if not isinstance(trunks[t].head, nn.Identity):
                 raise ConfigError(
-                    f"Trunk of task {t!r} has a head; build trunks with head=None (or use SoftSharingModel.from_modules)."
+                    f"Trunk of task {t!r} has a head; build trunks with head=None "
+                    "(or use SoftSharingModel.from_modules)."
                 )
             if shapes[t] != shapes[self.tasks[0]]:
                 raise ConfigError(
-                    f"Trunk of task {t!r} differs in architecture from that of {self.tasks[0]!r}; soft sharing ties corresponding parameters."
+                    f"Trunk of task {t!r} differs in architecture from that of {self.tasks[0]!r}; "
+                    f"soft sharing ties corresponding parameters."
                 )
         self.trunks = nn.ModuleDict({t: trunks[t] for t in self.tasks})
         self.heads = nn.ModuleDict({t: heads[t] for t in self.tasks})
@@ -152,7 +157,8 @@ class SoftSharingModel(nn.Module):
         missing_tokens: MissingTokens | None = None,
         **kwargs: Any,
     ) -> SoftSharingModel:
-        """One deep copy of ``encoders`` + ``fusion`` (+ ``missing_tokens``) per task (all start equal, so ``Omega = 0`` at initialisation)."""
+        """One deep copy of ``encoders`` + ``fusion`` (+ ``missing_tokens``) per task (all start equal, so ``Omega = 0``
+        at initialisation)."""
         trunks = {
             t: _headless(copy.deepcopy(dict(encoders)), copy.deepcopy(fusion), copy.deepcopy(missing_tokens))
             for t in sorted(heads)

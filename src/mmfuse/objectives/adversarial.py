@@ -29,7 +29,8 @@ from mmfuse.registry import OBJECTIVES
 
 
 class GradientReversal(torch.autograd.Function):
-    """``R_lambda(x) = x`` in the forward pass; ``dR/dx = -lambda I`` in the backward pass (Ganin & Lempitsky, ICML 2015, eq. 12-13)."""
+    """``R_lambda(x) = x`` in the forward pass; ``dR/dx = -lambda I`` in the backward pass (Ganin & Lempitsky, ICML
+    2015, eq. 12-13)."""
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, lambd: float) -> Tensor:
@@ -110,7 +111,8 @@ class ModalityAdversarial(Objective):
         return {m: embeddings[m] @ self.projections[m] for m in self.modalities}
 
     def logits(self, embeddings: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """Discriminator logits ``(N, M)`` of the present rows (through the reversal layer) and their modality labels ``(N,)``."""
+        """Discriminator logits ``(N, M)`` of the present rows (through the reversal layer) and their modality labels
+        ``(N,)``."""
         h = self.shared(embeddings)
         rows = [grad_reverse(h[m][masks[m]], self.lambd) for m in self.modalities]
         labels = torch.cat(

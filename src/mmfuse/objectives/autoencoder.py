@@ -64,7 +64,8 @@ def reconstruction_loss(x_hat: Tensor, x: Tensor, mask: Tensor | None = None, li
 def pearson_correlation_sum(za: Tensor, zb: Tensor, eps: float = 1e-8) -> Tensor:
     """Sum over dimensions of the Pearson correlation of paired codes, ``sum_d corr(za[:, d], zb[:, d])``.
 
-    ``corr_d = sum_i (a_id - mean a_d)(b_id - mean b_d) / sqrt(sum_i (a_id - mean a_d)^2 sum_i (b_id - mean b_d)^2 + eps)``.
+    ``corr_d = sum_i (a_id - mean a_d)(b_id - mean b_d) / sqrt(sum_i (a_id - mean a_d)^2 sum_i (b_id - mean b_d)^2 +
+    eps)``.
     This is the correlation term of Correlational Neural Networks (Chandar et al., Neural
     Computation 2016), a per-dimension (diagonal) simplification of the CCA term of DCCAE.
 
@@ -140,7 +141,8 @@ def product_of_experts(mus: Tensor, logvars: Tensor, present: Tensor, prior: boo
 
 @OBJECTIVES.register("dccae")
 class DeepCanonicallyCorrelatedAutoencoder(Objective):
-    """DCCAE on a multimodal model: ``L = -sum_{a<b} corr(f_a(x_a), f_b(x_b)) + lambda sum_m ||x_m - g_m(f_m(x_m))||^2``.
+    """DCCAE on a multimodal model: ``L = -sum_{a<b} corr(f_a(x_a), f_b(x_b)) + lambda sum_m ||x_m -
+    g_m(f_m(x_m))||^2``.
 
     Wang, Arora, Livescu & Bilmes, "On Deep Multi-View Representation Learning", ICML 2015. The
     encoders ``f_m`` are the model's encoders (``output["embeddings"]``); this objective owns the

@@ -53,13 +53,15 @@ class CrossModalObjective(Objective):
             if len(set(modalities)) < 2 or (self.group_size is not None and len(modalities) != self.group_size):
                 need = f"exactly {self.group_size}" if self.group_size else "at least 2"
                 raise ConfigError(
-                    f"Option 'modalities' of {type(self).__name__} needs {need} distinct modality names; got {list(modalities)}."
+                    f"Option 'modalities' of {type(self).__name__} needs {need} distinct modality "
+                    f"names; got {list(modalities)}."
                 )
         self.modalities = modalities
         self.dims = {m: int(dims[m]) for m in sorted(dims)} if dims else None
         if self.dims and modalities and set(modalities) - set(self.dims):
             raise ConfigError(
-                f"Option 'modalities' names {sorted(set(modalities) - set(self.dims))}, which the model does not have; known: {sorted(self.dims)}."
+                f"Option 'modalities' names {sorted(set(modalities) - set(self.dims))}, "
+                f"which the model does not have; known: {sorted(self.dims)}."
             )
         compared = {m: d for m, d in (self.dims or {}).items() if modalities is None or m in modalities}
         if proj_dim is None and self.needs_common_space and len(set(compared.values())) > 1:
@@ -119,7 +121,8 @@ class CrossModalObjective(Objective):
             zs.append(z)
         if self.needs_common_space and len({z.shape[1] for z in zs}) > 1:
             raise ConfigError(
-                f"{type(self).__name__} needs one embedding size, but {list(group)} have {[z.shape[1] for z in zs]}; pass 'dims' or 'proj_dim'."
+                f"{type(self).__name__} needs one embedding size, but {list(group)} have "
+                f"{[z.shape[1] for z in zs]}; pass 'dims' or 'proj_dim'."
             )
         return zs, keep
 
@@ -129,7 +132,8 @@ class CrossModalObjective(Objective):
 
     def forward(self, output: Mapping[str, Any], batch: Mapping[str, Any]) -> Tensor:
         """Mean of :meth:`group_loss` over the groups, each on the paired rows of the *global* batch: under
-        data parallelism the rows of every process are gathered (:func:`~mmfuse.objectives._distributed.gather_rows`)."""
+        data parallelism the rows of every process are gathered
+        (:func:`~mmfuse.objectives._distributed.gather_rows`)."""
         emb = output["embeddings"]
         terms = []
         for group in self.groups(emb):
@@ -223,7 +227,8 @@ class ContrastiveMargin(CrossModalObjective):
         else:
             if batch.get("target") is None:
                 raise DataError(
-                    "contrastive_margin with positive='label' needs batch['target']; use positive='sample' without labels."
+                    "contrastive_margin with positive='label' needs batch['target']; use positive='sample' "
+                    "without labels."
                 )
             y = batch["target"][keep]
             y = y.reshape(y.shape[0], -1)

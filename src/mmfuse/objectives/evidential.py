@@ -41,7 +41,8 @@ def dirichlet_kl_uniform(alpha: Tensor) -> Tensor:
 
 
 def tmc_loss(alpha: Tensor, target: Tensor, kl_weight: float) -> Tensor:
-    """Per-row TMC loss ``L_ace(alpha) + kl_weight * KL(alpha~)`` ``(B,)`` (module docstring); ``target`` ``(B,)`` class indices."""
+    """Per-row TMC loss ``L_ace(alpha) + kl_weight * KL(alpha~)`` ``(B,)`` (module docstring); ``target`` ``(B,)`` class
+    indices."""
     y = F.one_hot(target.long(), alpha.shape[-1]).to(alpha.dtype)
     ace = (y * (torch.digamma(alpha.sum(-1, keepdim=True)) - torch.digamma(alpha))).sum(-1)
     return ace + kl_weight * dirichlet_kl_uniform(y + (1 - y) * alpha)

@@ -20,7 +20,8 @@ from mmfuse.tasks import TASK_KINDS, task_kind
 
 
 def task_loss(prediction: Tensor, target: Tensor, task_type: str) -> Tensor:
-    """The default loss of the task's kind: cross-entropy (classification), MSE (regression) or BCE with logits (multilabel)."""
+    """The default loss of the task's kind: cross-entropy (classification), MSE (regression) or BCE with logits
+    (multilabel)."""
     return LOSSES[task_kind(task_type).default_objective](prediction, target)
 
 

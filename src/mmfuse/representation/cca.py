@@ -1,6 +1,7 @@
 """Canonical correlation analysis: two-view CCA and multi-view generalised CCA (MAXVAR).
 
-Closed-form, scikit-learn-style estimators (``get_params``/``set_params``, so ``sklearn.base.clone`` works) (constructor stores parameters only; ``fit`` sets the
+Closed-form, scikit-learn-style estimators (``get_params``/``set_params``, so ``sklearn.base.clone`` works) (constructor
+stores parameters only; ``fit`` sets the
 attributes ending in ``_``). The differentiable losses built on the same maths live in
 :mod:`mmfuse.objectives.cca`.
 """

@@ -203,7 +203,8 @@ class KernelCCA(EstimatorMixin):
             coefs.append((U, np.sqrt(lam**2 + self.reg * lam)))
         if not 1 <= k <= min(bases[0].shape[1], bases[1].shape[1]):
             raise ConfigError(
-                f"KernelCCA n_components={k} must lie in [1, {min(bases[0].shape[1], bases[1].shape[1])}] (the kernels' ranks)."
+                f"KernelCCA n_components={k} must lie in [1, {min(bases[0].shape[1], bases[1].shape[1])}] "
+                f"(the kernels' ranks)."
             )
         P, rho, Qt = np.linalg.svd(bases[0].T @ bases[1])
         # alpha = U diag(lam^2 + reg lam)^{-1/2} p, scaled so that training variates have ~unit variance

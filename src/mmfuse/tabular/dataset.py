@@ -68,7 +68,8 @@ def _label_list(cell: Any, row: int, column: str) -> list[str]:
             cell = json.loads(cell)
         except ValueError:
             raise DataError(
-                f'Row {row}: target {column!r} holds {cell!r}, not a list of labels; write it as a JSON list such as ["a", "b"].'
+                f"Row {row}: target {column!r} holds {cell!r}, not a list of labels; write "
+                f'it as a JSON list such as ["a", "b"].'
             ) from None
     return [label_key(v) for v in cell]
 
@@ -132,7 +133,8 @@ class TablePipeline:
         col = self.schema.target
         if col not in df.columns:
             raise DataError(
-                f"Target column {col!r} is not in the table; the model was trained to predict it, so add the column (or use 'mmfuse predict')."
+                f"Target column {col!r} is not in the table; the model was trained to predict "
+                f"it, so add the column (or use 'mmfuse predict')."
             )
         missing = [
             i
@@ -142,7 +144,8 @@ class TablePipeline:
         if missing and not drop_missing:
             shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
             raise DataError(
-                f"Target column {col!r} is empty (or infinite) in {len(missing)} row(s) ({shown}); fill them in or pass "
+                f"Target column {col!r} is empty (or infinite) in {len(missing)} row(s) "
+                f"({shown}); fill them in or pass "
                 "--drop-missing-target to leave them out (they are then listed in the report)."
             )
         issues = [R.Issue(i, col, "target is empty or infinite", action="dropped") for i in missing]
@@ -164,7 +167,8 @@ class TablePipeline:
         classes = sorted(set(keys), key=lambda k: (0, float(k)) if _is_number(k) else (1, k))
         if len(classes) < 2:
             raise DataError(
-                f"Target column {col!r} has a single class ({classes[0] if classes else 'none'!r}) in the training rows; a classifier needs at least two."
+                f"Target column {col!r} has a single class ({classes[0] if classes else 'none'!r}) "
+                f"in the training rows; a classifier needs at least two."
             )
         self.target_state = {"classes": classes}
 
@@ -175,7 +179,8 @@ class TablePipeline:
             for i, v in enumerate(values):
                 if not _is_number(str(v)):
                     raise DataError(
-                        f"Row {offset + i}: regression target {self.schema.target!r} holds {v!r}, not a number; fix it or declare task: classification."
+                        f"Row {offset + i}: regression target {self.schema.target!r} holds {v!r}, "
+                        f"not a number; fix it or declare task: classification."
                     ) from None
             raise
 
@@ -198,7 +203,8 @@ class TablePipeline:
             k = label_key(v)
             if k not in index:
                 raise DataError(
-                    f"Row {int(r)}: target {col!r} is {v!r}, a class the model was not trained on (classes: {self.target_state['classes'][:10]}); remove the row or retrain."
+                    f"Row {int(r)}: target {col!r} is {v!r}, a class the model was not trained "
+                    f"on (classes: {self.target_state['classes'][:10]}); remove the row or retrain."
                 )
             out[j] = index[k]
         return out
@@ -221,7 +227,8 @@ class TablePipeline:
             bad = sorted(set(opts) - OPTIONS[kind])
             if bad:
                 raise ConfigError(
-                    f"Schema options {bad} do not apply to {kind} modality {name!r}; valid options: {sorted(OPTIONS[kind])}."
+                    f"Schema options {bad} do not apply to {kind} modality {name!r}; valid options: "
+                    f"{sorted(OPTIONS[kind])}."
                 )
             for key, value in opts.items():
                 if key in POSITIVE_INT and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
@@ -232,16 +239,19 @@ class TablePipeline:
                     isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 600
                 ):
                     raise ConfigError(
-                        f"Schema option 'seconds' of modality {name!r} is {value!r}; give a duration in (0, 600] seconds."
+                        f"Schema option 'seconds' of modality {name!r} is {value!r}; give a duration "
+                        f"in (0, 600] seconds."
                     )
             if opts.get("channels", 1) not in (1, 3):
                 raise ConfigError(
-                    f"Schema option 'channels' of modality {name!r} is {opts['channels']!r}; use 1 (grey) or 3 (colour)."
+                    f"Schema option 'channels' of modality {name!r} is {opts['channels']!r}; "
+                    f"use 1 (grey) or 3 (colour)."
                 )
             enc = opts.get("encoder", ENCODER_CHOICES.get(kind, ("",))[0])
             if kind in ENCODER_CHOICES and enc not in ENCODER_CHOICES[kind]:
                 raise ConfigError(
-                    f"Encoder {enc!r} is not available for {kind} modality {name!r}; choose one of {list(ENCODER_CHOICES[kind])}."
+                    f"Encoder {enc!r} is not available for {kind} modality {name!r}; choose "
+                    f"one of {list(ENCODER_CHOICES[kind])}."
                 )
             st = {"kind": kind, "columns": cols, "out_dim": int(opts.get("out_dim", DEFAULT_OUT)), "encoder": enc}
             fitter = getattr(self, f"_fit_{kind}", None)
@@ -258,7 +268,8 @@ class TablePipeline:
             absent = [c for c in st["columns"] if c not in df.columns]
             if absent:
                 raise DataError(
-                    f"Column {absent[0]!r} (modality {name!r}) is missing from the table; the model was trained with it, so add it (empty cells are allowed)."
+                    f"Column {absent[0]!r} (modality {name!r}) is missing from the table; the "
+                    f"model was trained with it, so add it (empty cells are allowed)."
                 )
         issues: list[R.Issue] = []
         inputs, masks = {}, {}
@@ -544,7 +555,8 @@ class TablePipeline:
             spec[[r is not None for r in reasons]] = np.nan
             return spec, reasons
 
-        encoder_id = f"logmel/sr{sr}/n{n_samples}/mels{st['n_mels']}/fft{st['n_fft']}/hop{st['hop_length']}/resample_poly-centre-crop/std"
+        frontend = f"mels{st['n_mels']}/fft{st['n_fft']}/hop{st['hop_length']}"
+        encoder_id = f"logmel/sr{sr}/n{n_samples}/{frontend}/resample_poly-centre-crop/std"
         return self._cached(
             encoder_id,
             self._hashed(part, col, rows, issues),
@@ -569,7 +581,8 @@ class TablePipeline:
             dim = dim or arr.shape[1]
         if dim is None:
             raise DataError(
-                f"No readable .npy file in sequence column {cols[0]!r} of the training rows; check the paths (relative to {str(self.base_dir)!r})."
+                f"No readable .npy file in sequence column {cols[0]!r} of the training rows; "
+                f"check the paths (relative to {str(self.base_dir)!r})."
             )
         return {"dim": int(dim), "max_len": int(opts.get("max_len", min(512, int(np.percentile(lengths, 95)))))}
 
@@ -623,7 +636,8 @@ class TablePipeline:
         x, mask = self._vectors(part, cols, grouped, rows, [], None)
         if not mask.any():
             raise DataError(
-                f"Vector column(s) {cols[0]!r}{'..' + repr(cols[-1]) if grouped else ''} hold no usable value in the training rows; drop them in the schema."
+                f"Vector column(s) {cols[0]!r}{'..' + repr(cols[-1]) if grouped else ''} "
+                f"hold no usable value in the training rows; drop them in the schema."
             )
         mean, std = np.nanmean(x[mask], 0), np.nanstd(x[mask], 0)
         return {

@@ -63,7 +63,8 @@ def resolve_path(cell: Any, base_dir: Path, restrict: bool) -> Path:
     full = (path if path.is_absolute() else base_dir / path).resolve()
     if restrict and not full.is_relative_to(base_dir.resolve()):
         raise ReadIssue(
-            f"path leaves the folder {str(base_dir)!r} (give --allow-outside, or a --base-dir that holds it, to read it)"
+            f"path leaves the folder {str(base_dir)!r} (give --allow-outside, or a --base-dir "
+            f"that holds it, to read it)"
         )
     return full
 
@@ -85,7 +86,8 @@ class Limits:
     def __post_init__(self) -> None:
         if not self.max_file_mb > 0 or not self.max_image_pixels > 0 or not self.max_side > 0:
             raise DataError(
-                f"Read limits must be positive (max_file_mb={self.max_file_mb}, max_image_pixels={self.max_image_pixels}, max_side={self.max_side})."
+                f"Read limits must be positive (max_file_mb={self.max_file_mb}, "
+                f"max_image_pixels={self.max_image_pixels}, max_side={self.max_side})."
             )
 
 
@@ -119,7 +121,8 @@ def check_regular(path: Path, limits: Limits = LIMITS) -> int:
         raise ReadIssue(f"path is {kind}, not a regular file")
     if st.st_size > limits.max_file_mb * 2**20:
         raise ReadIssue(
-            f"file is {st.st_size / 2**20:.0f} MB, over the {limits.max_file_mb:g} MB limit (raise --max-file-mb to read it)"
+            f"file is {st.st_size / 2**20:.0f} MB, over the {limits.max_file_mb:g} MB "
+            f"limit (raise --max-file-mb to read it)"
         )
     return st.st_size
 
@@ -144,7 +147,8 @@ def read_bytes(path: Path, limits: Limits = LIMITS) -> bytes:
             raise ReadIssue(f"path is {kind}, not a regular file")
         if st.st_size > cap:
             raise ReadIssue(
-                f"file is {st.st_size / 2**20:.0f} MB, over the {limits.max_file_mb:g} MB limit (raise --max-file-mb to read it)"
+                f"file is {st.st_size / 2**20:.0f} MB, over the {limits.max_file_mb:g} MB "
+                f"limit (raise --max-file-mb to read it)"
             )
         chunks, total = [], 0
         while True:
@@ -182,7 +186,8 @@ def decode_image(data: bytes, limits: Limits = LIMITS) -> Any:
         w, h = image.size
         if w * h > limits.max_image_pixels:
             raise ReadIssue(
-                f"image is {w} x {h} = {w * h / 1e6:.0f} Mpixel, over the {limits.max_image_pixels / 1e6:.0f} Mpixel limit "
+                f"image is {w} x {h} = {w * h / 1e6:.0f} Mpixel, over the {limits.max_image_pixels / 1e6:.0f} "
+                f"Mpixel limit "
                 "(raise --max-image-pixels to read it)"
             )
         if max(w, h) > limits.max_side:
@@ -194,7 +199,8 @@ def decode_image(data: bytes, limits: Limits = LIMITS) -> Any:
         raise ReadIssue("not a readable image") from None
     except ReadIssue:
         raise
-    except Exception as exc:  # noqa: BLE001 - PIL raises many types (OSError, ValueError, SyntaxError, struct.error ...)
+    # noqa: BLE001 - PIL raises many types (OSError, ValueError, SyntaxError, struct.error ...)
+    except Exception as exc:
         raise ReadIssue(f"corrupt image ({_reason(exc)})") from None
     finally:
         Image.MAX_IMAGE_PIXELS = bomb_limit
@@ -221,7 +227,8 @@ def image_array(image: Any, size: int, channels: int) -> np.ndarray:
 
 
 def decode_audio(data: bytes, sample_rate: int, n_samples: int) -> np.ndarray:
-    """Decode with soundfile, mix to mono, resample to ``sample_rate`` (polyphase), centre-crop or zero-pad to ``n_samples``.
+    """Decode with soundfile, mix to mono, resample to ``sample_rate`` (polyphase), centre-crop or zero-pad to
+    ``n_samples``.
 
     Returns:
         ``(n_samples,)`` float32 in [-1, 1].
@@ -352,5 +359,6 @@ def read_table(path: str | Path) -> Any:
         return pd.read_csv(path, sep="\t" if suffix.startswith(".tsv") else ",")
     except Exception as exc:  # noqa: BLE001 - pandas/pyarrow raise many types for malformed files
         raise DataError(
-            f"Cannot read table {str(path)!r} ({type(exc).__name__}: {str(exc)[:120]}); give a CSV, TSV, Parquet or JSON-lines file."
+            f"Cannot read table {str(path)!r} ({type(exc).__name__}: {str(exc)[:120]}); "
+            f"give a CSV, TSV, Parquet or JSON-lines file."
         ) from exc

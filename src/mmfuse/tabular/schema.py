@@ -123,7 +123,8 @@ def _json_list(v: Any) -> bool:
 
 
 def infer_task(values: Any, column: str) -> str:
-    """``classification`` (strings, bools, integers, few integer-valued floats), ``multilabel`` (list cells) or ``regression``."""
+    """``classification`` (strings, bools, integers, few integer-valued floats), ``multilabel`` (list cells) or
+    ``regression``."""
     import pandas as pd
 
     s = pd.Series(values).dropna()
@@ -224,7 +225,8 @@ def check_kind(values: Any, column: str, kind: str) -> None:
         bad = pd.to_numeric(nonnull, errors="coerce").isna()
         row = bad.idxmax()
         raise DataError(
-            f"Column {column!r} is declared numeric in the schema but only {100 * (1 - bad.mean()):.0f}% of its cells are numbers "
+            f"Column {column!r} is declared numeric in the schema but only {100 * (1 - bad.mean()):.0f}% "
+            f"of its cells are numbers "
             f"(row {row} holds {nonnull[row]!r}); fix the values or declare the column categorical/text."
         )
     if kind in ("image", "audio", "sequence", "text"):
@@ -233,7 +235,8 @@ def check_kind(values: Any, column: str, kind: str) -> None:
             row = bad.index[0]
             what = "a file path" if kind != "text" else "text"
             raise DataError(
-                f"Column {column!r} is declared {kind} in the schema but row {row} holds {bad.iloc[0]!r}, not {what}; fix the schema's columns entry."
+                f"Column {column!r} is declared {kind} in the schema but row {row} holds "
+                f"{bad.iloc[0]!r}, not {what}; fix the schema's columns entry."
             )
 
 
@@ -256,7 +259,8 @@ def resolve_schema(df: Any, target: str | None, override: dict[str, Any] | None 
     cols = [str(c) for c in df.columns]
     if target not in cols:
         raise DataError(
-            f"Target column {target!r} is not in the table; its columns are {cols[:20]}{' ...' if len(cols) > 20 else ''}."
+            f"Target column {target!r} is not in the table; "
+            f"its columns are {cols[:20]}{' ...' if len(cols) > 20 else ''}."
         )
     task = override.get("task") or infer_task(df[target], target)
     if task not in TASK_KINDS:
@@ -285,7 +289,8 @@ def resolve_schema(df: Any, target: str | None, override: dict[str, Any] | None 
                 reasons[c] = "every cell is empty"
             elif columns[c] == "id":
                 reasons[c] = (
-                    "a different short value in almost every row, read as an identifier; declare its kind under 'columns' in a schema to use it"
+                    "a different short value in almost every row, read as an identifier; declare "
+                    "its kind under 'columns' in a schema to use it"
                 )
     groups = {} if "groups" in override else _numeric_groups({c: k for c, k in columns.items() if c not in declared})
     for name, spec in dict(override.get("groups", {})).items():
@@ -304,7 +309,8 @@ def resolve_schema(df: Any, target: str | None, override: dict[str, Any] | None 
     for name, opts in options.items():
         if name not in names:
             raise ConfigError(
-                f"Schema 'modalities' names {name!r}, which is not a modality of this table; modalities are {sorted(names)}."
+                f"Schema 'modalities' names {name!r}, which is not a modality of this table; "
+                f"modalities are {sorted(names)}."
             )
         if not isinstance(opts, dict):
             raise ConfigError(f"Schema options of modality {name!r} must be a mapping such as {{encoder: cnn}}.")

@@ -116,7 +116,8 @@ def selective_accuracy(
 
 
 def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
-    """Area under the ROC curve of ``scores`` for telling ``positive`` rows from the others (0.5: no better than chance)."""
+    """Area under the ROC curve of ``scores`` for telling ``positive`` rows from the others (0.5: no better than
+    chance)."""
     from sklearn.metrics import roc_auc_score
 
     positive = np.asarray(positive).astype(bool)

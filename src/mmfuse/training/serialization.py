@@ -95,7 +95,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
         from_dict(ModelConfig, meta["model"])
     except (OSError, ValueError, TypeError, ConfigError) as exc:
         raise DataError(
-            f"{str(path / CONFIG)!r} does not describe a model ({str(exc)[:100]}); write the folder again with 'mmfuse fit' or 'mmfuse train'."
+            f"{str(path / CONFIG)!r} does not describe a model ({str(exc)[:100]}); write "
+            f"the folder again with 'mmfuse fit' or 'mmfuse train'."
         ) from None
     return meta
 
@@ -125,7 +126,8 @@ def load_state(model: nn.Module, weights: Path) -> None:
     except (RuntimeError, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
         raise DataError(
-            f"{str(weights)!r} does not fit the model its config.json describes ({first}); write the folder again with 'mmfuse fit' or 'mmfuse train'."
+            f"{str(weights)!r} does not fit the model its config.json describes ({first}); "
+            f"write the folder again with 'mmfuse fit' or 'mmfuse train'."
         ) from None
 
 

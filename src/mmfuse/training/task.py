@@ -37,7 +37,8 @@ RESERVED_TERMS = ("loss", "sharing")  # names a task may not take (they are logg
 def build_objectives(
     spec: Mapping[str, Mapping[str, Any]], task: str, dims: Mapping[str, int]
 ) -> dict[str, tuple[Objective, float]]:
-    """``{term name: {"objective": registered name (default: the term name), "weight": w, **params}}`` -> built objectives.
+    """``{term name: {"objective": registered name (default: the term name), "weight": w, **params}}`` -> built
+    objectives.
 
     Constructor arguments ``dims`` (encoder output sizes) and ``task`` are passed to objectives that accept them.
     An empty spec means the task's default loss with weight 1; ``"objective": None`` names that default too.
@@ -68,7 +69,8 @@ class TaskTerm(Objective):
 
 
 class SharingTerm(Objective):
-    """The soft-sharing penalty the model reports, ``output["sharing_penalty"]`` (already ``sharing_weight * Omega``)."""
+    """The soft-sharing penalty the model reports, ``output["sharing_penalty"]`` (already ``sharing_weight *
+    Omega``)."""
 
     def forward(self, output: Mapping[str, Any], batch: Mapping[str, Any]) -> Tensor:
         return output["sharing_penalty"]
@@ -77,7 +79,8 @@ class SharingTerm(Objective):
 def build_multitask_objectives(
     tasks: Mapping[str, Mapping[str, Any]], sharing: str = "hard"
 ) -> dict[str, tuple[Objective, float]]:
-    """``{task: (its loss, w_t)}`` for checked task specs (:func:`~mmfuse.models.builder.task_specs`), plus ``"sharing"`` when soft."""
+    """``{task: (its loss, w_t)}`` for checked task specs (:func:`~mmfuse.models.builder.task_specs`), plus
+    ``"sharing"`` when soft."""
     clash = [t for t in tasks if t in RESERVED_TERMS or "/" in t]
     if clash:
         raise ConfigError(
@@ -94,7 +97,8 @@ def build_multitask_objectives(
 def objectives_for(
     model_cfg: ModelConfig, spec: Mapping[str, Mapping[str, Any]], dims: Mapping[str, int]
 ) -> dict[str, tuple[Objective, float]]:
-    """The training terms of a run: per-task terms for a multi-task ``model_cfg``, else :func:`build_objectives` of ``spec``.
+    """The training terms of a run: per-task terms for a multi-task ``model_cfg``, else :func:`build_objectives` of
+    ``spec``.
 
     An empty ``spec`` means the fusion's own ``default_objective`` when it declares one (the evidential fusion
     trains with ``tmc``), else the task's default loss.
@@ -107,7 +111,8 @@ def objectives_for(
         return build_objectives(spec, model_cfg.task, dims)
     if spec:
         raise ConfigError(
-            f"TrainConfig.objectives {sorted(spec)} cannot be combined with ModelConfig.tasks; set each task's 'weight' in ModelConfig.tasks instead."
+            f"TrainConfig.objectives {sorted(spec)} cannot be combined with ModelConfig.tasks; "
+            f"set each task's 'weight' in ModelConfig.tasks instead."
         )
     return build_multitask_objectives(tasks, model_cfg.sharing)
 
@@ -179,17 +184,20 @@ class MultimodalTask(L.LightningModule):
         if not self.tasks:
             if isinstance(target, Mapping):
                 raise DataError(
-                    f"The batch's target is a dict {sorted(target)} but the model has one task; set ModelConfig.tasks for a multi-task model."
+                    f"The batch's target is a dict {sorted(target)} but the model has one task; "
+                    f"set ModelConfig.tasks for a multi-task model."
                 )
             return target.shape[0]
         if not isinstance(target, Mapping):
             raise DataError(
-                f"A multi-task model needs batch['target'] to be a dict {{task: tensor}} with keys {list(self.tasks)}; the batch holds a single tensor."
+                f"A multi-task model needs batch['target'] to be a dict {{task: tensor}} "
+                f"with keys {list(self.tasks)}; the batch holds a single tensor."
             )
         missing = [t for t in self.tasks if t not in target]
         if missing:
             raise DataError(
-                f"The batch's target lacks task(s) {missing}; give a target for every task of ModelConfig.tasks {list(self.tasks)}."
+                f"The batch's target lacks task(s) {missing}; give a target for every task "
+                f"of ModelConfig.tasks {list(self.tasks)}."
             )
         return next(iter(target.values())).shape[0]
 
@@ -217,7 +225,8 @@ class MultimodalTask(L.LightningModule):
         loss, _ = self._loss(batch, "train")
         if not torch.isfinite(loss):
             raise FloatingPointError(
-                f"Training loss became {loss.item()} at step {self.global_step}; lower the learning rate or check the inputs for NaN/inf."
+                f"Training loss became {loss.item()} at step {self.global_step}; lower the "
+                f"learning rate or check the inputs for NaN/inf."
             )
         return loss
 

@@ -27,27 +27,15 @@ import json
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mmfuse.data.tables import digits_table
-
-
-def _png_claiming(width: int, height: int) -> bytes:
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
-    )
+from mmfuse.data.tables import digits_table, png_claiming
 
 
 def inject(
@@ -80,7 +68,7 @@ def inject(
         "bomb header (10^10 px)": (
             "image",
             "Mpixel limit",
-            lambda i: _write(bad / f"bomb{i}.png", _png_claiming(100_000, 100_000)),
+            lambda i: _write(bad / f"bomb{i}.png", png_claiming(100_000, 100_000)),
         ),
         "/dev/zero (outside the folder)": ("image", "path leaves the folder", lambda i: "/dev/zero"),
         "named pipe": ("image", "named pipe", lambda i: _fifo(bad / f"pipe{i}.png")),

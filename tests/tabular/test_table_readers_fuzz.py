@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import io
 import re
-import struct
-import zlib
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mmfuse.data.tables import png_claiming
 from mmfuse.tabular import readers as R
 
 
@@ -108,27 +107,15 @@ def test_vector_and_text_cells_give_a_value_or_a_read_issue(cell):
             assert value.strip() == value and value
 
 
-def _png_claiming(width: int, height: int) -> bytes:
-    """A PNG whose header (with a valid CRC) claims ``width x height`` pixels: a decompression bomb's header."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
-    )
-
-
 @pytest.mark.parametrize("width, height", [(100_000, 100_000), (20_000, 20_000), (101, 100)])
 def test_a_header_over_the_pixel_limit_is_refused_before_decoding(width, height):
     with pytest.raises(R.ReadIssue, match=r"over the 0 Mpixel limit \(raise --max-image-pixels"):
-        R.decode_image(_png_claiming(width, height), LIMITS)
+        R.decode_image(png_claiming(width, height), LIMITS)
 
 
 def test_pil_bomb_limit_does_not_escape_with_the_default_limits():
     with pytest.raises(R.ReadIssue, match="Mpixel"):
-        R.decode_image(_png_claiming(100_000, 100_000))  # 10^10 pixels: PIL would raise DecompressionBombError
+        R.decode_image(png_claiming(100_000, 100_000))  # 10^10 pixels: PIL would raise DecompressionBombError
 
 
 def test_a_large_image_is_downscaled_as_it_is_decoded():

@@ -101,6 +101,25 @@ def add_overwrite_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_reading_args(p: argparse.ArgumentParser) -> None:
+    """How the cells of a table are read: base folder and path policy, embedding cache, per-cell limits."""
+    p.add_argument(
+        "--base-dir",
+        help="folder that relative paths start from (default: the table's folder); a path leaving it is "
+        "the row's issue",
+    )
+    p.add_argument(
+        "--allow-outside",
+        action="store_true",
+        help="read paths that leave the base folder (absolute paths, .., symlinks); "
+        "off by default, so a table cannot make mmfuse read any file you can",
+    )
+    p.add_argument(
+        "--cache-dir", help="embedding cache folder (default: $MMFUSE_CACHE_DIR or ~/.cache/mmfuse/embeddings)"
+    )
+    add_limit_args(p)
+
+
 def add_limit_args(p: argparse.ArgumentParser) -> None:
     """Per-cell read limits; a file beyond them is that row's issue (see :class:`mmfuse.tabular.readers.Limits`)."""
     g = p.add_argument_group("read limits (a file beyond them becomes that row's issue)")
@@ -171,10 +190,7 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, dict]:
 def add_test_data_args(p: argparse.ArgumentParser) -> None:
     """Where a saved model's test rows come from: its built-in dataset, or ``--table`` for a model from ``fit``."""
     p.add_argument("--table", help="labelled table (CSV / Parquet) to measure a model written by 'mmfuse fit' on")
-    p.add_argument(
-        "--base-dir", help="with --table: folder that relative paths start from (default: the table's folder)"
-    )
-    p.add_argument("--allow-outside", action="store_true", help="with --table: read paths that leave the base folder")
+    add_reading_args(p)
 
 
 def test_data(model_dir: str, meta: dict, args: argparse.Namespace) -> tuple[object, list[str]]:
@@ -190,7 +206,13 @@ def test_data(model_dir: str, meta: dict, args: argparse.Namespace) -> tuple[obj
             )
         from mmfuse.predictor import MultimodalPredictor
 
-        predictor = MultimodalPredictor.load(model_dir, base_dir=args.base_dir, allow_outside=args.allow_outside)
+        predictor = MultimodalPredictor.load(
+            model_dir,
+            base_dir=args.base_dir,
+            cache_dir=args.cache_dir,
+            limits=limits_from_args(args),
+            allow_outside=args.allow_outside,
+        )
         data, _, _ = predictor.labelled(args.table)
         return data.dataset, [str(c) for c in predictor.pipeline.target_state.get("classes", [])]
     if not meta.get("dataset"):

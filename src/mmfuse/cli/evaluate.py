@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from mmfuse.cli._common import add_limit_args, add_overwrite_arg, limits_from_args
+from mmfuse.cli._common import add_overwrite_arg, add_reading_args, limits_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,26 +17,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="model directory written by 'mmfuse fit'")
     p.add_argument("table", help="labelled CSV / Parquet table with the training columns")
     p.add_argument(
-        "--base-dir",
-        help="folder that relative paths start from (default: the table's folder); a "
-        "path leaving it is the row's issue",
-    )
-    p.add_argument(
-        "--allow-outside",
-        action="store_true",
-        help="read paths that leave the base folder (absolute paths, .., symlinks); "
-        "off by default, so a table cannot make mmfuse read any file you can",
-    )
-    p.add_argument(
         "--drop-missing-target",
         action="store_true",
         help="leave out rows whose target is empty (they are listed) instead of refusing",
     )
-    p.add_argument(
-        "--cache-dir", help="embedding cache folder (default: $MMFUSE_CACHE_DIR or ~/.cache/mmfuse/embeddings)"
-    )
+    add_reading_args(p)
     p.add_argument("-o", "--out", help="write the full report (with the issue log) as JSON here")
-    add_limit_args(p)
     add_overwrite_arg(p)
     p.set_defaults(func=run)
 

@@ -13,9 +13,9 @@ import json
 import os
 
 from mmfuse.cli._common import (
-    add_limit_args,
     add_missing_modality_args,
     add_overwrite_arg,
+    add_reading_args,
     add_set_arg,
     add_train_args,
     limits_from_args,
@@ -40,24 +40,11 @@ def add_table_args(p: argparse.ArgumentParser) -> None:
         "--val-fraction", type=float, default=0.15, help="validation share carved from TABLE without --val-table"
     )
     p.add_argument(
-        "--base-dir",
-        help="folder that relative paths start from (default: the table's folder); a "
-        "path leaving it is the row's issue",
-    )
-    p.add_argument(
-        "--allow-outside",
-        action="store_true",
-        help="read paths that leave the base folder (absolute paths, .., symlinks); "
-        "off by default, so a table cannot make mmfuse read any file you can",
-    )
-    p.add_argument(
         "--drop-missing-target",
         action="store_true",
         help="leave out rows whose target is empty (they are listed) instead of refusing",
     )
-    p.add_argument(
-        "--cache-dir", help="embedding cache folder (default: $MMFUSE_CACHE_DIR or ~/.cache/mmfuse/embeddings)"
-    )
+    add_reading_args(p)
     p.add_argument("--no-cache", action="store_true", help="recompute every frozen-encoder embedding")
     p.add_argument("--hidden", type=int, help="fused representation size")
     p.add_argument(
@@ -71,7 +58,6 @@ def add_table_args(p: argparse.ArgumentParser) -> None:
     )
     add_missing_modality_args(p)
     add_set_arg(p)
-    add_limit_args(p)
     add_overwrite_arg(p)
 
 

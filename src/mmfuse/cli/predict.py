@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from mmfuse.cli._common import add_limit_args, add_overwrite_arg, limits_from_args
+from mmfuse.cli._common import add_overwrite_arg, add_reading_args, limits_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,20 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="model directory written by 'mmfuse fit'")
     p.add_argument("table", help="CSV / Parquet table with the training columns (the target is not needed)")
     p.add_argument("-o", "--out", required=True, help="predictions file (.csv or .parquet); never the input table")
-    p.add_argument(
-        "--base-dir",
-        help="folder that relative paths start from (default: the table's folder); a "
-        "path leaving it is the row's issue",
-    )
-    p.add_argument(
-        "--allow-outside",
-        action="store_true",
-        help="read paths that leave the base folder (absolute paths, .., symlinks); "
-        "off by default, so a table cannot make mmfuse read any file you can",
-    )
-    p.add_argument(
-        "--cache-dir", help="embedding cache folder (default: $MMFUSE_CACHE_DIR or ~/.cache/mmfuse/embeddings)"
-    )
+    add_reading_args(p)
     p.add_argument(
         "--calibrate",
         action="store_true",
@@ -44,7 +31,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="add shapley_<modality> columns: each modality's exact Shapley value for the prediction",
     )
-    add_limit_args(p)
     add_overwrite_arg(p)
     p.set_defaults(func=run)
 

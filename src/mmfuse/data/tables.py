@@ -3,7 +3,8 @@
 :func:`digits_table` writes ``n`` rows into a folder: an MNIST training digit as a PNG, an FSDD recording of
 the same digit as a WAV (a random one of its six speakers, training indices 5-49), a sentence naming the
 digit, a numeric column, a categorical column and a unique ``sample`` id, with the target ``digit``. Paths
-in the table are relative to the folder, as a user's table would have them.
+in the table are relative to the folder, as a user's table would have them. :func:`png_claiming` makes the header
+of a decompression bomb.
 """
 
 from __future__ import annotations
@@ -56,3 +57,18 @@ def digits_table(
             }
         )
     return pd.DataFrame(rows)
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header (with valid CRCs) claims ``width x height`` grey pixels: the header of a decompression
+    bomb, for tests and reliability benchmarks of the readers' pixel limit (its image data is a few bytes)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )

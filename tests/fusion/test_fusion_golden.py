@@ -263,3 +263,19 @@ def test_vote_tie_break_survives_float32_between_two_confident_modalities():
     assert late_average(logits, torch.full((1, 2), 0.5), present, "classification").argmax(1).item() == 1
     out = majority_vote(logits, present, "classification")
     assert out.argmax(1).item() == 1 and torch.allclose(out.exp().sum(), torch.tensor(1.0))
+
+
+def test_tensor_fusion_refuses_an_outer_product_over_its_parameter_budget():
+    import pytest
+
+    from mmfuse.errors import ConfigError
+
+    six = {f"v{i}": 16 for i in range(6)}
+    with pytest.raises(
+        ConfigError, match=r"531,441-wide outer product \(34.0 M weights\).*'low_rank_tensor'.*rank_dim=5"
+    ):
+        FUSIONS.build("tensor", dims=six, out_dim=64)  # the 34 M-parameter model a 6-view table used to build silently
+    assert (
+        FUSIONS.build("tensor", dims=six, out_dim=64, rank_dim=5).linear.weight.numel() == 6**6 * 64
+    )  # the suggestion fits
+    FUSIONS.build("low_rank_tensor", dims=six, out_dim=64)

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from mmfuse.errors import ConfigError
 from mmfuse.fusion._common import check_positive, present_embeddings
 from mmfuse.fusion.base import Fusion
 from mmfuse.registry import FUSIONS
@@ -73,6 +74,8 @@ class TensorFusion(Fusion):
         dims: ``{modality: D_m}``.
         out_dim: size of the fused representation.
         rank_dim: width ``d`` of each projected embedding (the tensor has ``(d + 1)^M`` entries).
+        max_params: refuse (one sentence, pointing at ``low_rank_tensor``) when the output layer's
+            ``(d + 1)^M * out_dim`` weights would exceed this; the product grows exponentially with ``M``.
 
     Inputs:
         embeddings: ``{m: (B, D_m)}``; masks: ``{m: (B,)}`` bool.
@@ -81,9 +84,20 @@ class TensorFusion(Fusion):
         ``(B, out_dim)``.
     """
 
-    def __init__(self, dims: Mapping[str, int], out_dim: int, rank_dim: int = 8) -> None:
+    def __init__(self, dims: Mapping[str, int], out_dim: int, rank_dim: int = 8, max_params: int = 5_000_000) -> None:
         super().__init__(dims, out_dim)
-        check_positive("tensor", out_dim=out_dim, rank_dim=rank_dim)
+        check_positive("tensor", out_dim=out_dim, rank_dim=rank_dim, max_params=max_params)
+        width = (rank_dim + 1) ** len(self.modalities)
+        if width * self.out_dim > max_params:
+            fits = max(1, int((max_params / self.out_dim) ** (1 / len(self.modalities))) - 1)
+            raise ConfigError(
+                f"Fusion 'tensor' over {len(self.modalities)} modalities with rank_dim={rank_dim} "
+                f"forms a {width:,}-wide "
+                f"outer product ({width * self.out_dim / 1e6:.1f} M weights), over max_params={max_params:,}; "
+                f"use fusion "
+                f"'low_rank_tensor' (the same model in rank-r form), or fusion_params rank_dim={fits} "
+                f"or a larger max_params."
+            )
         self.proj = nn.ModuleDict({m: nn.Linear(d, rank_dim) for m, d in self.dims.items()})
         self.linear = nn.Linear((rank_dim + 1) ** len(self.modalities), self.out_dim)
 

@@ -166,3 +166,10 @@ def test_fine_tuned_text_and_trainable_image_encoders(digits, cache_dir, tmp_pat
     p.save(tmp_path / "m")
     out = MultimodalPredictor.load(tmp_path / "m").predict(df.assign(image=[str(digits / x) for x in df["image"]]))
     assert out.equals(p.predict(df.assign(image=[str(digits / x) for x in df["image"]])))
+
+
+def test_the_predictor_is_importable_from_the_package():
+    import mmfuse
+    from mmfuse import MultimodalPredictor as P
+
+    assert P is MultimodalPredictor and "MultimodalPredictor" in mmfuse.__all__

@@ -37,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from mmfuse.evaluation.leaderboard import Method, format_table, run_leaderboard
     from mmfuse.registry import FUSIONS
+    from mmfuse.tasks import task_kind
 
     fusions = [f.strip() for f in args.fusions.split(",") if f.strip()] if args.fusions else FUSIONS.list()
     for f in fusions:
@@ -64,9 +65,14 @@ def run(args: argparse.Namespace) -> int:
     rows = run_leaderboard(
         splits, methods, predictor.train_config(), None, hidden=hidden, log=lambda line: print(_in_units(line, std))
     )
+    kind = task_kind(splits.spec.task)
     for r in rows:  # regression errors back in the target's units (the model is trained on the standardised target)
-        for k, scale in (("test_mae", std), ("test_mse", std**2)):
-            if k in r:
+        for k, scale in (
+            ("test_mae", std),
+            ("test_mse", std**2),
+            ("best_val", std if kind.target == "values" else 1.0),
+        ):
+            if isinstance(r.get(k), float):
                 r[k] *= scale
     if args.out:
         from pathlib import Path
@@ -80,7 +86,11 @@ def run(args: argparse.Namespace) -> int:
             total_s=time.perf_counter() - t0,
             extra={"model_options": dict(predictor.model_options)},
         )
-    print(format_table(rows))
+    print(format_table(rows, sort_by="best_val", higher_is_better=kind.higher_is_better))
+    print(
+        f"sorted by best_val, the validation {kind.main_metric} that chose each method's checkpoint; the test columns "
+        "are reported, never used for a choice."
+    )
     print(f"total {time.perf_counter() - t0:.1f} s (encoding {encode_s:.1f} s)")
     failed = [r for r in rows if "error" in r]
     for r in failed:

@@ -131,16 +131,18 @@ COLUMNS = [
 ]
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
-    """Plain-text leaderboard sorted by the main metric."""
+def format_table(rows: list[dict[str, Any]], sort_by: str | None = None, higher_is_better: bool = True) -> str:
+    """Plain-text leaderboard sorted by ``sort_by`` (shown first; e.g. ``"best_val"``, the selection score), else by
+    the main test metric."""
     cols = [c for c in COLUMNS if any(c in r for r in rows)] + (["error"] if any("error" in r for r in rows) else [])
-    key = "test_accuracy" if "test_accuracy" in cols else "test_mae"
-    sign = -1 if key == "test_accuracy" else 1
-    rows = sorted(
-        rows,
-        key=lambda r: (
-            sign * r.get(key, float("-inf") if sign < 0 else float("inf")) if "error" not in r else float("inf")
-        ),
+    if sort_by is not None:
+        cols = ["method", sort_by, *[c for c in cols if c not in ("method", sort_by)]]
+        key, sign = sort_by, -1 if higher_is_better else 1
+    else:
+        key = "test_accuracy" if "test_accuracy" in cols else "test_mae"
+        sign = -1 if key == "test_accuracy" else 1
+    rows = sorted(  # errors and missing scores last
+        rows, key=lambda r: sign * r[key] if isinstance(r.get(key), (int, float)) and "error" not in r else float("inf")
     )
 
     def fmt(v: Any) -> str:

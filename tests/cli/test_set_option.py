@@ -54,8 +54,8 @@ def table(tmp_path):
     return tmp_path / "t.csv"
 
 
-def test_fit_passes_fusion_params_and_refuses_a_wrong_type(table, tmp_path, capsys):
-    common = [
+def fit_command(table, tmp_path) -> list[str]:
+    return [
         "fit",
         str(table),
         "--target",
@@ -66,6 +66,10 @@ def test_fit_passes_fusion_params_and_refuses_a_wrong_type(table, tmp_path, caps
         "--cache-dir",
         str(tmp_path / "c"),
     ]
+
+
+def test_fit_passes_fusion_params_and_refuses_a_wrong_type(table, tmp_path, capsys):
+    common = fit_command(table, tmp_path)
     assert (
         main(
             [
@@ -93,17 +97,7 @@ def test_fit_passes_fusion_params_and_refuses_a_wrong_type(table, tmp_path, caps
 
 
 def test_fit_objective_adds_a_term_beside_the_task_loss(table, tmp_path, capsys):
-    common = [
-        "fit",
-        str(table),
-        "--target",
-        "label",
-        "--max-epochs",
-        "1",
-        "--no-progress",
-        "--cache-dir",
-        str(tmp_path / "c"),
-    ]
+    common = fit_command(table, tmp_path)
     assert main([*common, "-o", str(tmp_path / "m"), "--objective", "infonce=0.5", "--objective", "cca"]) == 0
     objectives = json.loads((tmp_path / "m" / "config.json").read_text())["train"]["objectives"]
     assert objectives == {

@@ -187,6 +187,19 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, dict]:
     return out
 
 
+def load_table_model(model_dir: str, args: argparse.Namespace):  # -> MultimodalPredictor
+    """A model from ``fit``, reading tables as the options of :func:`add_reading_args` say."""
+    from mmfuse.predictor import MultimodalPredictor
+
+    return MultimodalPredictor.load(
+        model_dir,
+        base_dir=args.base_dir,
+        cache_dir=args.cache_dir,
+        limits=limits_from_args(args),
+        allow_outside=args.allow_outside,
+    )
+
+
 def add_test_data_args(p: argparse.ArgumentParser) -> None:
     """Where a saved model's test rows come from: its built-in dataset, or ``--table`` for a model from ``fit``."""
     p.add_argument("--table", help="labelled table (CSV / Parquet) to measure a model written by 'mmfuse fit' on")
@@ -204,15 +217,7 @@ def test_data(model_dir: str, meta: dict, args: argparse.Namespace) -> tuple[obj
                 f"{model_dir!r} was written by 'mmfuse fit'; pass --table TABLE, a labelled "
                 f"table with its columns, to measure it on."
             )
-        from mmfuse.predictor import MultimodalPredictor
-
-        predictor = MultimodalPredictor.load(
-            model_dir,
-            base_dir=args.base_dir,
-            cache_dir=args.cache_dir,
-            limits=limits_from_args(args),
-            allow_outside=args.allow_outside,
-        )
+        predictor = load_table_model(model_dir, args)
         data, _, _ = predictor.labelled(args.table)
         return data.dataset, [str(c) for c in predictor.pipeline.target_state.get("classes", [])]
     if not meta.get("dataset"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from mmfuse.cli._common import add_overwrite_arg, add_reading_args, limits_from_args
+from mmfuse.cli._common import add_overwrite_arg, add_reading_args, load_table_model
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -83,16 +83,9 @@ def format_report(report: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from mmfuse.files import atomic_write, check_output_file
-    from mmfuse.predictor import MultimodalPredictor
 
     out = None if not args.out else check_output_file(args.out, [args.table, args.model], args.overwrite)
-    predictor = MultimodalPredictor.load(
-        args.model,
-        base_dir=args.base_dir,
-        cache_dir=args.cache_dir,
-        limits=limits_from_args(args),
-        allow_outside=args.allow_outside,
-    )
+    predictor = load_table_model(args.model, args)
     predictor.drop_missing_target = args.drop_missing_target
     report = predictor.evaluate(args.table)
     print(format_report(report))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from mmfuse.cli._common import add_overwrite_arg, add_reading_args, limits_from_args
+from mmfuse.cli._common import add_overwrite_arg, add_reading_args, load_table_model
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,16 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mmfuse.files import atomic_open, check_output_file
-    from mmfuse.predictor import MultimodalPredictor
 
     out = check_output_file(args.out, [args.table, args.model], args.overwrite)
-    predictor = MultimodalPredictor.load(
-        args.model,
-        base_dir=args.base_dir,
-        cache_dir=args.cache_dir,
-        limits=limits_from_args(args),
-        allow_outside=args.allow_outside,
-    )
+    predictor = load_table_model(args.model, args)
     frame = predictor.predict(args.table, with_ids=True, calibrate=args.calibrate, explain=args.explain)
     with atomic_open(out) as f:
         if out.suffix.lower() in (".parquet", ".pq"):

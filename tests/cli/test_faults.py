@@ -140,7 +140,8 @@ def test_two_concurrent_compares_share_one_cache(table, tmp_path):
         assert p.wait(timeout=600) == 0, p.stderr.read()[-2000:]
     for i in range(2):
         rows = json.loads((tmp_path / f"r{i}" / "results.json").read_text())["rows"]
-        assert [r["method"] for r in rows] == ["concat", "late_mean"] and not any("error" in r for r in rows)
+        assert [r["method"] for r in rows if r["kind"] != "classical"] == ["concat", "late_mean"]
+        assert not any("error" in r for r in rows)
     entries = list(cache.rglob("*.npy"))
     assert len(entries) == 150 and not [p for p in cache.rglob("*") if p.name.startswith(".")]
     shapes = {np.load(p, allow_pickle=False).shape for p in entries}

@@ -110,10 +110,19 @@ def test_compare_prints_a_leaderboard(table, tmp_path, capsys):
     )
     assert rc == 0 and "test_accuracy" in out and "late_mean" in out and "concat" in out
     rows = json.loads((tmp_path / "cmp" / "results.json").read_text())["rows"]
-    assert [r["method"] for r in rows] == ["concat", "late_mean"] and all("error" not in r for r in rows)
+    assert [r["method"] for r in rows] == [
+        "concat",
+        "late_mean",
+        "sklearn_concat",
+        "sklearn_f",
+        "sklearn_tabular",
+        "sklearn_track",
+    ]
+    assert all("error" not in r for r in rows) and {r["kind"] for r in rows[2:]} == {"classical"}
+    assert 0.5 < rows[2]["test_accuracy"] <= 1.0  # the label is in f_0: a linear model on the columns finds it
     table_lines = out[out.index("method  ") :].splitlines()
     assert table_lines[0].split()[:2] == ["method", "best_val"]  # the selection score first, and the order
-    shown = [line.split()[0] for line in table_lines[2:4]]
+    shown = [line.split()[0] for line in table_lines[2 : 2 + len(rows)]]
     assert shown == [r["method"] for r in sorted(rows, key=lambda r: -r["best_val"])]
     assert "never used for a choice" in out
 

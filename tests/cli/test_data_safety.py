@@ -54,11 +54,9 @@ def run(capsys, *argv):
     return rc, out.out, out.err
 
 
-def fit(capsys, data, out, *extra):
-    return run(
-        capsys,
-        "fit",
-        data / "train.csv",
+def fit_argv(data, out, *extra) -> list[str]:
+    """``mmfuse fit`` of the user's table with the small-CNN schema."""
+    common = [
         "--target",
         "label",
         "-o",
@@ -68,8 +66,12 @@ def fit(capsys, data, out, *extra):
         data.parent / "cache",
         "--schema",
         data.parent / "schema.json",
-        *extra,
-    )
+    ]
+    return [str(a) for a in ("fit", data / "train.csv", *common, *extra)]
+
+
+def fit(capsys, data, out, *extra):
+    return run(capsys, *fit_argv(data, out, *extra))
 
 
 @pytest.fixture(scope="module")
@@ -81,24 +83,7 @@ def schema(data):
 @pytest.fixture(scope="module")
 def model(data, schema, tmp_path_factory):
     out = tmp_path_factory.mktemp("models") / "m"
-    assert (
-        main(
-            [
-                "fit",
-                str(data / "train.csv"),
-                "--target",
-                "label",
-                "-o",
-                str(out),
-                *FAST,
-                "--cache-dir",
-                str(data.parent / "cache"),
-                "--schema",
-                str(data.parent / "schema.json"),
-            ]
-        )
-        == 0
-    )
+    assert main(fit_argv(data, out)) == 0
     return out
 
 
@@ -355,23 +340,7 @@ def test_distributed_fit_accepts_the_same_output_as_one_process(data, schema, tm
         sys.executable,
         "-m",
         "mmfuse",
-        "fit",
-        str(data / "train.csv"),
-        "--target",
-        "label",
-        "-o",
-        str(out),
-        *FAST,
-        "--cache-dir",
-        str(data.parent / "cache"),
-        "--schema",
-        str(data.parent / "schema.json"),
-        "--devices",
-        "2",
-        "--strategy",
-        "ddp",
-        "--accelerator",
-        "cpu",
+        *fit_argv(data, out, "--devices", "2", "--strategy", "ddp", "--accelerator", "cpu"),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

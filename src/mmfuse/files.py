@@ -70,9 +70,8 @@ def atomic_open(path: str | Path) -> Iterator[IO[bytes]]:
         raise ConfigError(f"Output {str(path)!r} is a folder; give a file name.")
     path.parent.mkdir(parents=True, exist_ok=True)
     clean_stale(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.mmfuse-{os.getpid()}-", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temp_file(path)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
@@ -81,6 +80,14 @@ def atomic_open(path: str | Path) -> Iterator[IO[bytes]]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _temp_file(path: Path) -> tuple[int, str]:
+    """``(fd, name)`` of a fresh ``.<name>.mmfuse-<pid>-<random>.tmp`` beside ``path``: exclusive create (never
+    through a symlink), with a normal file's permissions (mkstemp's 0600 widened by the umask)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.mmfuse-{os.getpid()}-", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())
+    return fd, tmp
 
 
 def atomic_write(path: str | Path, data: bytes | str) -> Path:
@@ -240,7 +247,7 @@ def _foreign(path: Path) -> list[str]:
     return sorted(out)
 
 
-def _manifest(kind: str, files: Mapping[str, bytes], meta: Mapping[str, Any] | None = None) -> str:
+def _manifest(kind: str, files: Mapping[str, bytes]) -> str:
     return json.dumps(
         {
             "format": "mmfuse",
@@ -248,7 +255,6 @@ def _manifest(kind: str, files: Mapping[str, bytes], meta: Mapping[str, Any] | N
             "format_version": FORMAT_VERSION,
             "mmfuse_version": _version(),
             "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            **dict(meta or {}),
             "files": {
                 name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
                 for name, data in sorted(files.items())
@@ -299,19 +305,18 @@ def write_dir(
     kind: str = "model",
     overwrite: bool = False,
     inputs: Iterable[str | Path | None] = (),
-    meta: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write folder ``path`` holding ``files`` (``{relative name: content}``) and a manifest, crash-safely.
 
     The policy of :func:`check_output_dir` applies (checked again here, so a folder that appeared since
-    the early check is not lost). ``meta`` adds top-level manifest fields (e.g. what wrote the folder).
+    the early check is not lost).
     """
     path = Path(path)
     data = _as_bytes(files)
     mode = check_output_dir(path, kind, overwrite, inputs)
     path.parent.mkdir(parents=True, exist_ok=True)
     clean_stale(path)
-    manifest = _manifest(kind, data, meta)
+    manifest = _manifest(kind, data)
     if mode == "beside":
         _write_beside(path, data, manifest)
         return path
@@ -353,9 +358,8 @@ def _write_beside(path: Path, data: dict[str, bytes], manifest: str) -> None:
         for name, content in data.items():  # 1. every new file under a temporary name
             target = path / name
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.mmfuse-{os.getpid()}-", suffix=".tmp", dir=target.parent)
+            fd, tmp = _temp_file(target)
             staged.append((tmp, name))
-            os.fchmod(fd, 0o666 & ~_umask())
             with os.fdopen(fd, "wb") as f:
                 f.write(content)
         (path / MANIFEST).unlink(missing_ok=True)  # 2. the old model stops loading ...

@@ -29,9 +29,7 @@ class Predictions:
     def probabilities(self) -> np.ndarray:
         """Class probabilities ``softmax(prediction)`` ``(N, K)`` (classification; log-probabilities are unchanged by
         it)."""
-        z = self.prediction - self.prediction.max(1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(1, keepdims=True)
+        return task_kind("classification").activate(self.prediction)
 
     @property
     def uncertainty(self) -> np.ndarray:

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mmfuse.tasks import CLASSIFICATION
+
 BINS = 15
 COVERAGES = (1.0, 0.9, 0.8, 0.7, 0.5)
 
@@ -67,10 +69,8 @@ def calibration_metrics(probs: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = logits / temperature
-    z = z - z.max(1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
+    """``softmax(z / T)`` per row: the classification kind's activation (:mod:`mmfuse.tasks`)."""
+    return CLASSIFICATION.activate(logits, temperature)
 
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:

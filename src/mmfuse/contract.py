@@ -17,7 +17,7 @@ never depend on dict insertion order.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import torch
 from torch import Tensor
@@ -75,3 +75,14 @@ def validate_batch(inputs: Inputs, masks: Masks | None) -> dict[str, Tensor]:
             raise DataError(f"Mask of modality {m!r} has shape {tuple(mask.shape)}; expected ({n},).")
         out[m] = mask.to(torch.bool)
     return out
+
+
+def tensor_sum(terms: Iterable[Tensor]) -> Tensor:
+    """``sum(terms)`` of one or more tensors, typed as the tensor it is (the builtin is ``Tensor | Literal[0]``,
+    the int being its value for no terms); the same additions ``((0 + t_1) + t_2) + ...`` as the builtin."""
+    total: Tensor | None = None
+    for t in terms:
+        total = 0 + t if total is None else total + t
+    if total is None:
+        raise ValueError("tensor_sum needs at least one term.")
+    return total

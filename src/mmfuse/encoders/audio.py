@@ -60,6 +60,9 @@ class LogMelSpectrogram(nn.Module):
         n_mels: mel bands.
     """
 
+    window: Tensor  # buffers (registered in __init__)
+    mel: Tensor
+
     def __init__(self, sample_rate: int = 8000, n_fft: int = 512, hop_length: int = 128, n_mels: int = 40) -> None:
         super().__init__()
         self.n_fft, self.hop_length = n_fft, hop_length

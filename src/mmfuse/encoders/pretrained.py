@@ -26,7 +26,7 @@ import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -35,6 +35,9 @@ from torch import Tensor, nn
 from mmfuse.encoders.base import Encoder
 from mmfuse.errors import ConfigError
 from mmfuse.registry import ENCODERS
+
+if TYPE_CHECKING:
+    from efficientnet_lite_pytorch import EfficientNet  # untyped (the 'pretrained' extra)
 
 TEXT_DIM = 384
 IMAGE_DIM = 1280
@@ -119,7 +122,7 @@ def load_minilm(model_path: str | None = None) -> tuple[Any, nn.Module]:
     return tokenizer, model.eval()
 
 
-def build_efficientnet_lite0(weights_path: str | Path | None = None, pretrained: bool = True) -> nn.Module:
+def build_efficientnet_lite0(weights_path: str | Path | None = None, pretrained: bool = True) -> EfficientNet:
     """EfficientNet-Lite0 with its ImageNet weights (read with ``torch.load(weights_only=True)``: no pickle code
     runs)."""
     try:
@@ -134,7 +137,7 @@ def build_efficientnet_lite0(weights_path: str | Path | None = None, pretrained:
 
 
 @functools.lru_cache(maxsize=2)
-def _cached_efficientnet(weights_path: str | None) -> nn.Module:
+def _cached_efficientnet(weights_path: str | None) -> EfficientNet:
     return build_efficientnet_lite0(weights_path)
 
 
@@ -206,7 +209,7 @@ def preprocess_image(image: Any) -> np.ndarray:
     w, h = image.size
     side = min(w, h) * IMAGE_SIZE / (IMAGE_SIZE + CROP_PADDING)
     box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
-    image = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BICUBIC, box=box)
+    image = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BICUBIC, box=box)
     x = np.asarray(image, np.float32).transpose(2, 0, 1)  # (3, 224, 224)
     return (x - MEAN_RGB) / STDDEV_RGB
 

@@ -67,6 +67,8 @@ class TransformerSequenceEncoder(Encoder):
     Inputs: ``(B, T, in_dim)``. Returns: ``(B, out_dim)``.
     """
 
+    pe: Tensor  # buffer (registered in __init__)
+
     def __init__(
         self,
         in_dim: int,

@@ -9,11 +9,12 @@ from torch import Tensor, nn
 
 from mmfuse.contract import masked_softmax
 from mmfuse.errors import ConfigError, DataError
+from mmfuse.fusion.base import Fusion
 from mmfuse.tasks import TASK_KINDS
 
 
 def present_embeddings(
-    fusion: nn.Module, embeddings: Mapping[str, Tensor], masks: Mapping[str, Tensor] | None
+    fusion: Fusion, embeddings: Mapping[str, Tensor], masks: Mapping[str, Tensor] | None
 ) -> tuple[list[Tensor], Tensor]:
     """The embeddings in ``fusion.modalities`` (sorted) order with absent rows set to exactly zero.
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Protocol, TypeGuard
 
 import torch
 import torch.nn.functional as F
@@ -73,6 +73,19 @@ class Evidence:
     def uncertainty(self) -> Tensor:
         """Per-sample uncertainty ``u = K / S`` of the combined opinion ``(B,)``, in (0, 1]."""
         return self.combined.shape[-1] / self.combined.sum(-1)
+
+
+class EvidenceSource(Protocol):
+    """What a fusion whose ``produces_evidence`` flag is set provides (:class:`EvidentialFusion` does)."""
+
+    def evidence(self, embeddings: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> Evidence: ...
+
+    def predict_from(self, evidence: Evidence) -> Tensor: ...
+
+
+def produces_evidence(fusion: object) -> TypeGuard[EvidenceSource]:
+    """Whether ``fusion`` reports Dirichlet evidence (its ``produces_evidence`` flag)."""
+    return bool(getattr(fusion, "produces_evidence", False))
 
 
 @FUSIONS.register("evidential")

@@ -29,10 +29,10 @@ from mmfuse.errors import ConfigError
 from mmfuse.fusion._common import check_positive, check_task, log_mixture, mlp, present_embeddings, present_weights
 from mmfuse.fusion.base import Fusion
 from mmfuse.registry import FUSIONS
-from mmfuse.tasks import task_kind
+from mmfuse.tasks import TaskKind, task_kind
 
 
-def late_average(outputs: Tensor, weights: Tensor, present: Tensor, task: str) -> Tensor:
+def late_average(outputs: Tensor, weights: Tensor, present: Tensor, task: str | TaskKind) -> Tensor:
     """Weighted mean rule over the modalities present (Kittler et al. 1998's sum rule).
 
     * classification: ``log sum_m w_m softmax(l_m)`` (log of the mean probability),

@@ -55,6 +55,7 @@ def low_rank_tensor_fusion(zs: Sequence[Tensor], factors: Sequence[Tensor], bias
     for z, w in zip(zs, factors):
         fz = torch.einsum("bd,rdo->bro", _with_one(z), w)  # (B, r, out)
         prod = fz if prod is None else prod * fz
+    assert prod is not None, "low_rank_tensor_fusion needs at least one modality"
     return prod.sum(dim=1) + bias
 
 

@@ -14,7 +14,7 @@ from itertools import combinations
 import torch
 from torch import Tensor, nn
 
-from mmfuse.contract import modality_order, validate_batch
+from mmfuse.contract import modality_order, tensor_sum, validate_batch
 from mmfuse.errors import ConfigError
 from mmfuse.objectives.autoencoder import (
     canonical_correlation_sum,
@@ -278,6 +278,6 @@ class MultimodalVAE(nn.Module):
             out[f"neg_elbo/{'+'.join(s)}"] = (recon + self.beta * kl).detach()
             recon_all.append(recon)
             kl_all.append(kl)
-        out["reconstruction"], out["kl"] = sum(recon_all), sum(kl_all)
+        out["reconstruction"], out["kl"] = tensor_sum(recon_all), tensor_sum(kl_all)
         out["total"] = out["reconstruction"] + self.beta * out["kl"]
         return out

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from mmfuse.contract import modality_order, validate_batch
 from mmfuse.fusion.base import Fusion
+from mmfuse.fusion.evidential import produces_evidence
 from mmfuse.models.missing import MissingTokens, ModalityDropout
 
 
@@ -77,9 +78,7 @@ class MultimodalModel(nn.Module):
         # with learned missing tokens, the token stands in for the absent modality, so the fusion sees it as present
         fusion_masks = {m: torch.ones_like(v) for m, v in masks.items()} if self.missing_tokens is not None else masks
         evidence = None
-        if getattr(
-            self.fusion, "produces_evidence", False
-        ):  # evidential fusion: keep its Dirichlets for the loss and uncertainty
+        if produces_evidence(self.fusion):  # evidential fusion: keep its Dirichlets for the loss and uncertainty
             evidence = self.fusion.evidence(emb, fusion_masks)
             fused = self.fusion.predict_from(evidence)
         else:

@@ -21,7 +21,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from mmfuse.contract import validate_batch
+from mmfuse.contract import tensor_sum, validate_batch
 from mmfuse.errors import ConfigError
 from mmfuse.fusion.base import Fusion
 from mmfuse.models.missing import MissingTokens, ModalityDropout
@@ -168,7 +168,7 @@ class SoftSharingModel(nn.Module):
     def sharing_penalty(self) -> Tensor:
         """``Omega = sum_{t<t'} sum_p ||theta_t^p - theta_t'^p||_2^2`` (unweighted; 0 with a single task)."""
         params = {t: list(self.trunks[t].parameters()) for t in self.tasks}
-        total = sum(p.sum() * 0.0 for p in params[self.tasks[0]])
+        total = tensor_sum(p.sum() * 0.0 for p in params[self.tasks[0]])
         for a, b in combinations(self.tasks, 2):
             for pa, pb in zip(params[a], params[b]):
                 total = total + ((pa - pb) ** 2).sum()
@@ -176,7 +176,9 @@ class SoftSharingModel(nn.Module):
 
     def forward(self, inputs: Mapping[str, Tensor], masks: Mapping[str, Tensor] | None = None) -> dict[str, Any]:
         """Each task's trunk on the same (dropped-out) masks, its head, and ``penalty_weight * Omega``."""
-        modalities = self.trunks[self.tasks[0]].modalities
+        first = self.trunks[self.tasks[0]]
+        assert isinstance(first, MultimodalModel)  # __init__ takes MultimodalModel trunks
+        modalities = first.modalities
         masks = validate_batch({m: inputs[m] for m in modalities}, masks)
         if self.modality_dropout is not None:
             masks = self.modality_dropout(masks)

@@ -85,7 +85,9 @@ class CrossModalObjective(Objective):
         return self._project
 
     def _project(self, embeddings: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        return {m: self.proj[m](z) if m in self.proj else z for m, z in embeddings.items()}  # type: ignore[index]
+        proj = self.proj
+        assert proj is not None  # reached only through ``project``, which checks it
+        return {m: proj[m](z) if m in proj else z for m, z in embeddings.items()}
 
     def groups(self, embeddings: Mapping[str, Tensor]) -> list[tuple[str, ...]]:
         """The modality groups compared, each sorted."""

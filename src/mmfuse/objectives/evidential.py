@@ -58,6 +58,7 @@ class TMCLoss(Objective):
     """
 
     needs = ("evidence",)
+    step: Tensor  # buffer (registered in __init__)
 
     def __init__(self, anneal_steps: int = 500, per_modality: bool = True) -> None:
         super().__init__()

@@ -12,6 +12,7 @@ from typing import Any
 
 from torch import Tensor
 
+from mmfuse.contract import tensor_sum
 from mmfuse.errors import ConfigError
 from mmfuse.objectives.base import Objective
 from mmfuse.objectives.supervised import LOSSES
@@ -45,7 +46,7 @@ def multitask_loss(
     out: dict[str, Tensor] = {}
     for t in sorted(task_types):
         out[t] = task_loss(predictions[t], targets[t], task_types[t])
-    out["total"] = sum(float((weights or {}).get(t, 1.0)) * out[t] for t in sorted(task_types))
+    out["total"] = tensor_sum(float((weights or {}).get(t, 1.0)) * out[t] for t in sorted(task_types))
     return out
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from mmfuse.contract import tensor_sum
 from mmfuse.errors import ConfigError
 from mmfuse.objectives.autoencoder import zero_like_graph
 from mmfuse.objectives.base import Objective
@@ -120,7 +121,7 @@ class SharedSubspace(Objective):
         """Unweighted terms ``{"scatter": R, "alignment": A, "orthonormality": O}``."""
         paired = torch.stack([masks[m] for m in self.modalities]).all(0)  # (B,)
         zs = [embeddings[m][paired] @ self.projections[m] for m in self.modalities]  # each (n, k)
-        ortho = sum(orthonormality_penalty(self.projections[m]) for m in self.modalities)
+        ortho = tensor_sum(orthonormality_penalty(self.projections[m]) for m in self.modalities)
         return {"scatter": scatter_alignment(zs), "alignment": pairwise_alignment(zs), "orthonormality": ortho}
 
     def forward(self, output: Mapping[str, Any], batch: Mapping[str, Any]) -> Tensor:

@@ -6,7 +6,7 @@ The joint objective of a run is ``L = sum_i lambda_i L_i`` over the named terms 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -34,7 +34,7 @@ def multilabel_loss(prediction: Tensor, target: Tensor) -> Tensor:
     return F.binary_cross_entropy_with_logits(prediction, target.to(prediction.dtype))
 
 
-LOSSES = {
+LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "cross_entropy": classification_loss,
     "mse": regression_loss,
     "bce": multilabel_loss,

@@ -517,7 +517,7 @@ def clean_stale(path: str | Path) -> list[str]:
     renames of the fallback swap) is moved back to ``path`` instead.
     """
     path = Path(path)
-    done = []
+    done: list[str] = []
     try:
         entries = list(path.parent.iterdir())
     except OSError:

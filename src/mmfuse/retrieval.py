@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from mmfuse.data.base import batch_to
+from mmfuse.data.base import batch_to, dataset_len
 from mmfuse.errors import ConfigError
 
 
@@ -109,14 +109,17 @@ def embed(
     The encoder's output is used, passed through the ``project`` method of the first objective
     that has one (a shared-subspace projection, a contrastive projection head), if any.
     """
-    if modality not in model.encoders:
-        raise ConfigError(f"The model has no {modality!r} encoder; it encodes {sorted(model.encoders)}.")
+    encoders = model.encoders
+    if not isinstance(encoders, torch.nn.ModuleDict):
+        raise TypeError(f"{type(model).__name__}.encoders is not a ModuleDict of per-modality encoders.")
+    if modality not in encoders:
+        raise ConfigError(f"The model has no {modality!r} encoder; it encodes {sorted(encoders)}.")
     projector = next((o for o in (objectives or {}).values() if hasattr(o, "project")), None)
     model.eval()
     chunks = []
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
         batch = batch_to(batch, "cpu")
-        z = model.encoders[modality](batch["inputs"][modality])
+        z = encoders[modality](batch["inputs"][modality])
         if projector is not None:
             z = projector.project({modality: z})[modality]
         chunks.append(z.float().numpy())
@@ -160,7 +163,7 @@ def post_hoc_cca(
 
     if n_components < 1:
         raise ConfigError(f"--post-cca needs at least 1 component; got {n_components}.")
-    part = torch.utils.data.Subset(train, range(min(len(train), max_fit)))
+    part = torch.utils.data.Subset(train, range(min(dataset_len(train), max_fit)))
     zq, zg = embed(model, part, query, objectives), embed(model, part, gallery, objectives)
     if n_components > min(zq.shape[1], zg.shape[1]):
         raise ConfigError(

@@ -22,7 +22,7 @@ from mmfuse.registry import FUSIONS
 
 QUICK = {"n_train": 3000, "n_val": 1000, "n_test": 2000}
 DATA = {"audio_format": "logmel"}
-DEFAULTS = {
+DEFAULTS: dict[str, dict[str, Any]] = {
     "quick": {"max_epochs": 4, "batch_size": 128, "patience": 2, "progress_bar": False},
     "full": {"max_epochs": 3, "batch_size": 128, "patience": 2, "progress_bar": False},
 }

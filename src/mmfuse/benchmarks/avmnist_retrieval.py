@@ -48,7 +48,7 @@ from mmfuse.retrieval import (
 
 QUICK = {"n_train": 3000, "n_val": 1000, "n_test": 2000}
 DATA = {"audio_format": "logmel"}
-DEFAULTS = {
+DEFAULTS: dict[str, dict[str, Any]] = {
     "quick": {"max_epochs": 4, "batch_size": 256, "patience": 2, "progress_bar": False, "monitor": "loss"},
     "full": {"max_epochs": 6, "batch_size": 256, "patience": 2, "progress_bar": False, "monitor": "loss"},
 }
@@ -119,6 +119,7 @@ def benchmark(
             f"valid names: {', '.join(METHODS)}."
         )
     from mmfuse.data.avmnist import load_avmnist
+    from mmfuse.data.base import dataset_len
     from mmfuse.representation.cca import CCA
     from mmfuse.training.fit import fit
 
@@ -140,7 +141,7 @@ def benchmark(
     add("random", {d: random_ranking_metrics(ql, labels, seed=seed) for d in ("audio->image", "image->audio")}, 0.0)
 
     t0 = time.perf_counter()
-    n_fit = min(len(splits.train), POST_CCA_MAX_FIT)
+    n_fit = min(dataset_len(splits.train), POST_CCA_MAX_FIT)
     tr_img, tr_aud = raw_views(torch.utils.data.Subset(splits.train, range(n_fit)))
     te_img, te_aud = raw_views(splits.test)
     cca = CCA(n_components=CCA_COMPONENTS, reg=1e-2).fit(tr_img, tr_aud)

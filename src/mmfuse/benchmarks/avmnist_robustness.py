@@ -56,7 +56,7 @@ SWEEPS = {
         "noise_levels": [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0],
     },
 }
-DEFAULTS = {
+DEFAULTS: dict[str, dict[str, Any]] = {
     "quick": {"max_epochs": 5, "batch_size": 128, "patience": 2, "progress_bar": False},
     "full": {"max_epochs": 10, "batch_size": 128, "patience": 3, "progress_bar": False},
 }
@@ -102,8 +102,9 @@ def comparison_rows(results: dict[str, RobustnessResult], metric: str) -> list[d
         for removed, left in (("image", "audio"), ("audio", "image")):
             row[f"plain_no_{removed}"] = r.removal[removed][metric]
             row[f"moddrop_no_{removed}"] = d.removal[removed][metric]
-            if uni[left] is not None:
-                row[f"moddrop_no_{removed}_minus_{left}_only"] = d.removal[removed][metric] - uni[left].clean[metric]
+            only = uni[left]
+            if only is not None:
+                row[f"moddrop_no_{removed}_minus_{left}_only"] = d.removal[removed][metric] - only.clean[metric]
         rows.append(row)
     return rows
 

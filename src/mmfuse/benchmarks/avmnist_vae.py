@@ -30,7 +30,7 @@ QUICK = {"n_train": 3000, "n_val": 1000, "n_test": 2000}
 FULL = {"n_train": 20000}
 CLASSIFIER_EPOCHS = {"quick": 10, "full": 5}  # the judging image CNN (early stopping, patience 2)
 DATA = {"image_energy": 1.0, "audio_format": "logmel"}
-DEFAULTS = {
+DEFAULTS: dict[str, dict[str, Any]] = {
     # quick: 5 epochs (120 steps) left every generated image a blurred mean digit; 30 (720 steps, ~1 min) draw digits
     "quick": {"max_epochs": 30, "batch_size": 128, "patience": 2, "progress_bar": False, "lr": 1e-3},
     "full": {"max_epochs": 15, "batch_size": 128, "patience": 2, "progress_bar": False, "lr": 1e-3},
@@ -110,7 +110,7 @@ def benchmark(
     :data:`QUICK` or :data:`FULL`).
     """
     from mmfuse.data.avmnist import load_avmnist
-    from mmfuse.data.base import TensorMultimodalDataset
+    from mmfuse.data.base import TensorMultimodalDataset, dataset_len
     from mmfuse.evaluation.predict import predict
     from mmfuse.training.fit import fit
 
@@ -163,7 +163,7 @@ def benchmark(
             "rows": rows,
             "vae_train_time_s": vae_time,
             "neg_elbo_per_epoch": curve,
-            "n_train": len(splits.train),
+            "n_train": dataset_len(splits.train),
             "n_test": len(labels),
             "data_options": options,
             "seed": seed,

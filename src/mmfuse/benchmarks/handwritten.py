@@ -23,7 +23,7 @@ from mmfuse.evaluation.leaderboard import Method, format_table
 from mmfuse.files import write_into
 from mmfuse.registry import FUSIONS
 
-DEFAULTS = {
+DEFAULTS: dict[str, dict[str, Any]] = {
     "quick": {"max_epochs": 15, "batch_size": 64, "patience": 4, "progress_bar": False},
     "full": {"max_epochs": 60, "batch_size": 64, "patience": 8, "progress_bar": False},
 }

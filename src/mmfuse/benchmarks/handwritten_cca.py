@@ -35,7 +35,7 @@ import numpy as np
 
 from mmfuse.config import TrainConfig
 
-DEFAULTS = {"quick": {}, "full": {}}  # no network is trained: TrainConfig is unused
+DEFAULTS: dict[str, dict[str, Any]] = {"quick": {}, "full": {}}  # no network is trained: TrainConfig is unused
 COMPONENTS = (9, 16, 32)  # embedding sizes; 9 = classes - 1, the rank of the between-class scatter
 RIDGE = 1e-2  # covariance ridge c added to each standardised view's covariance
 

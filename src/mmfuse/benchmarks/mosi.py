@@ -35,7 +35,7 @@ from mmfuse.evaluation.sentiment import format_sentiment_row, sentiment_metrics
 from mmfuse.files import write_into
 from mmfuse.registry import FUSIONS
 
-DEFAULTS = {
+DEFAULTS: dict[str, dict[str, Any]] = {
     "quick": {"max_epochs": 15, "batch_size": 64, "patience": 4, "progress_bar": False},
     "full": {"max_epochs": 60, "batch_size": 64, "patience": 10, "progress_bar": False},
 }
@@ -134,7 +134,7 @@ def benchmark(
             continue
         model, _ = load_model_dir(out / "models" / row["method"])
         pred = predict(model, for_model(splits.test, model))
-        row.update({f"test_{k}": v for k, v in sentiment_metrics(pred.prediction, pred.target).items()})
+        row.update({f"test_{k}": v for k, v in sentiment_metrics(pred.prediction, pred.require_target()).items()})
     ok = [r for r in rows if "error" not in r]
     best = min((r for r in ok if r["kind"] != "unimodal"), key=lambda r: r["best_val"], default=None)
     header = f"{'method':<28} Acc-2 has0/non0  F1 has0/non0  Acc-7  MAE    Corr"

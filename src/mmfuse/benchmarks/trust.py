@@ -32,15 +32,16 @@ from mmfuse.config import ModelConfig, TrainConfig
 from mmfuse.files import write_into
 from mmfuse.registry import FUSIONS
 
-DEFAULTS = {
+DEFAULTS: dict[str, dict[str, Any]] = {
     "quick": {"max_epochs": 15, "batch_size": 64, "patience": 4, "progress_bar": False},
     "full": {"max_epochs": 60, "batch_size": 64, "patience": 8, "progress_bar": False},
 }
 SEEDS = (0, 1, 2)
 NOISE_LEVELS = (1.0, 3.0)
 AVMNIST_FUSIONS = ("concat", "gated", "modality_attention", "late_mean", "evidential")
-AVMNIST_SUBSET = {"n_train": 10_000, "n_val": 2_000, "n_test": 2_000}
-OVERRIDES = {"tensor": {"fusion_params": {"rank_dim": 4}}}  # six views: keep TFN's outer product at 5^6 entries
+AVMNIST_SUBSET: dict[str, Any] = {"n_train": 10_000, "n_val": 2_000, "n_test": 2_000}
+# six views: keep TFN's outer product at 5^6 entries
+OVERRIDES: dict[str, dict[str, Any]] = {"tensor": {"fusion_params": {"rank_dim": 4}}}
 PUBLISHED = {
     "handwritten": [{"method": "TMC (Han et al., ICLR 2021), published", "test_accuracy": 0.9851, "std": 0.0015}]
 }
@@ -69,7 +70,7 @@ def evaluate_trust(model: Any, splits: Any, temperature: float, seed: int) -> di
 
     test = splits.test
     pred = predict(model, test)
-    y = pred.target.astype(int)
+    y = pred.require_target().astype(int)
     probs = pred.probabilities
     correct = probs.argmax(1) == y
     unc = pred.uncertainty

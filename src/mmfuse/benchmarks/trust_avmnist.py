@@ -9,7 +9,7 @@ from typing import Any
 from mmfuse.benchmarks import trust
 from mmfuse.config import TrainConfig
 
-DEFAULTS = {
+DEFAULTS: dict[str, dict[str, Any]] = {
     "quick": {"max_epochs": 3, "batch_size": 128, "patience": 2, "progress_bar": False},
     "full": {"max_epochs": 10, "batch_size": 128, "patience": 3, "progress_bar": False},
 }

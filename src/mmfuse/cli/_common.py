@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from mmfuse.config import TrainConfig, from_dict, load_mapping
 from mmfuse.errors import ConfigError
+
+if TYPE_CHECKING:
+    from torch.utils.data import Dataset
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
@@ -206,7 +210,7 @@ def add_test_data_args(p: argparse.ArgumentParser) -> None:
     add_reading_args(p)
 
 
-def test_data(model_dir: str, meta: dict, args: argparse.Namespace) -> tuple[object, list[str]]:
+def test_data(model_dir: str, meta: dict, args: argparse.Namespace) -> tuple[Dataset, list[str]]:
     """``(test dataset, class names)`` of a saved model: the labelled rows of ``--table`` for a table model (encoded by
     its own saved preprocessing), else the test split of the built-in dataset its config names."""
     from mmfuse.errors import DataError

@@ -52,6 +52,7 @@ def _floats(text: str, option: str) -> list[float]:
 def run(args: argparse.Namespace) -> int:
     from torch.utils.data import Subset
 
+    from mmfuse.data.base import dataset_len
     from mmfuse.evaluation.robustness import evaluate_robustness, format_removal_table
     from mmfuse.files import add_files, atomic_write, check_output_file
     from mmfuse.training.serialization import load_model_dir
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(args.out, [args.model_dir], args.overwrite)
     model, meta = load_model_dir(args.model_dir)
     test, _ = test_data(args.model_dir, meta, args)
-    if args.max_samples and len(test) > args.max_samples:
+    if args.max_samples and dataset_len(test) > args.max_samples:
         test = Subset(test, range(args.max_samples))
     task = meta["model"].get("task", "classification")
     res = evaluate_robustness(

@@ -6,7 +6,7 @@ torch's default collate turns a list of items into the batch of :mod:`mmfuse.con
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sized
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +70,13 @@ class Splits:
     val: Dataset
     test: Dataset
     spec: DatasetSpec
+
+
+def dataset_len(dataset: Dataset) -> int:
+    """``len(dataset)``: map-style datasets define ``__len__``, which torch's ``Dataset`` does not declare."""
+    if not isinstance(dataset, Sized):
+        raise TypeError(f"{type(dataset).__name__} has no length; use a map-style dataset.")
+    return len(dataset)
 
 
 def batch_to(batch: Mapping[str, Any], device: torch.device | str) -> dict[str, Any]:

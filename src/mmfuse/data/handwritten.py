@@ -49,7 +49,9 @@ def read_handwritten(data_dir: str | Path | None = None, download: bool = True) 
     mat = loadmat(path)
     out: dict[str, dict[str, np.ndarray]] = {}
     for split in ("train", "test"):  # shapes and labels are guaranteed by the checksum
-        part = {view: np.asarray(mat[f"x{j}_{split}"], np.float64) for j, view in enumerate(VIEWS, start=1)}
+        part: dict[str, np.ndarray] = {
+            view: np.asarray(mat[f"x{j}_{split}"], np.float64) for j, view in enumerate(VIEWS, start=1)
+        }
         part["label"] = np.asarray(mat[f"gt_{split}"]).reshape(-1).astype(np.int64) - 1  # 1..10 -> digits 0..9
         out[split] = part
     return out

@@ -332,8 +332,7 @@ def load_mosi(
     features = [m for m in modalities if m in FEATURES]
     table = load_mosi_table(data_dir, protocol, features, val_fraction, seed, download)
     arrays = {m: table[[f"{FEATURES[m][0]}{j}" for j in range(FEATURES[m][1])]].to_numpy(np.float32) for m in features}
-    if "transcript" in modalities:
-        # type: ignore[misc]
+    if "transcript" in modalities and text_embedder is not None:  # (an embedder is required above)
         arrays["transcript"] = np.asarray(text_embedder(table["text"].tolist()), np.float32).reshape(len(table), -1)
     train = (table["fold"] == "train").to_numpy()
     stats = {m: (x[train].mean(0), np.where(x[train].std(0) > 0, x[train].std(0), 1.0)) for m, x in arrays.items()}

@@ -62,7 +62,9 @@ _MALLINFO2 = _load_mallinfo2()
 
 
 def _live_heap_bytes() -> int:
-    """Bytes currently allocated through malloc (small chunks plus mmap-ed large ones)."""
+    """Bytes currently allocated through malloc (small chunks plus mmap-ed large ones); used only where
+    ``mallinfo2`` exists."""
+    assert _MALLINFO2 is not None
     info = _MALLINFO2()
     return int(info.uordblks + info.hblkhd)
 

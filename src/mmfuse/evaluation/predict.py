@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from mmfuse.data.base import batch_to
+from mmfuse.errors import DataError
 from mmfuse.tasks import task_kind
 
 
@@ -46,6 +47,12 @@ class Predictions:
         """Predicted class per row (classification)."""
         return self.prediction.argmax(1)
 
+    def require_target(self) -> np.ndarray:
+        """``target``, for what needs one (metrics); a dataset without targets gives predictions without."""
+        if self.target is None:
+            raise DataError("These predictions have no targets (the dataset holds none); metrics need them.")
+        return self.target
+
 
 @torch.no_grad()
 def predict(
@@ -57,7 +64,8 @@ def predict(
 ) -> Predictions:
     """Run ``model`` over ``dataset`` in eval mode; ``transform`` may alter each batch first (robustness sweeps)."""
     model.eval().to(device)
-    preds, targets, masks, evidential = [], [], {}, []
+    preds, targets, evidential = [], [], []
+    masks: dict[str, list[np.ndarray]] = {}
     seconds = 0.0
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
         if transform is not None:
@@ -127,7 +135,7 @@ def classification_metrics(pred: Predictions) -> dict[str, float]:
 
     from mmfuse.training.calibration import calibration_metrics
 
-    y, yhat = pred.target.astype(int), pred.labels
+    y, yhat = pred.require_target().astype(int), pred.labels
     return {
         "accuracy": float(accuracy_score(y, yhat)),
         "macro_f1": float(f1_score(y, yhat, average="macro")),
@@ -137,7 +145,7 @@ def classification_metrics(pred: Predictions) -> dict[str, float]:
 
 def regression_metrics(pred: Predictions) -> dict[str, float]:
     """MAE, MSE and Pearson correlation."""
-    y, yhat = pred.target.reshape(-1).astype(float), pred.prediction.reshape(-1).astype(float)
+    y, yhat = pred.require_target().reshape(-1).astype(float), pred.prediction.reshape(-1).astype(float)
     corr = float(np.corrcoef(y, yhat)[0, 1]) if y.std() > 0 and yhat.std() > 0 else 0.0
     return {"mae": float(np.abs(y - yhat).mean()), "mse": float(((y - yhat) ** 2).mean()), "pearson": corr}
 
@@ -146,7 +154,7 @@ def multilabel_metrics(pred: Predictions) -> dict[str, float]:
     """Macro-F1 and subset accuracy of the labels predicted with ``logit > 0``."""
     from sklearn.metrics import f1_score
 
-    y, yhat = pred.target.astype(int), (pred.prediction > 0).astype(int)
+    y, yhat = pred.require_target().astype(int), (pred.prediction > 0).astype(int)
     return {
         "macro_f1": float(f1_score(y, yhat, average="macro", zero_division=0)),
         "subset_accuracy": float((yhat == y).all(1).mean()),

@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from mmfuse.data.base import Splits, batch_to
+from mmfuse.data.base import Splits, batch_to, dataset_len
 from mmfuse.errors import ConfigError, DataError
 from mmfuse.evaluation import _plots
 from mmfuse.evaluation.attribution import modality_shapley, shapley_summary
@@ -36,6 +37,7 @@ from mmfuse.evaluation.robustness import (
     robustness_summary,
 )
 from mmfuse.files import add_files, atomic_write, manifest_kind
+from mmfuse.fusion.base import Fusion
 from mmfuse.tasks import task_kind
 from mmfuse.training.calibration import reliability_bins, softmax, trust_report
 
@@ -88,24 +90,30 @@ class ModelAnalysis:
 
 
 def _subset(ds: Dataset, max_samples: int | None) -> Dataset:
-    return ds if max_samples is None or len(ds) <= max_samples else Subset(ds, range(max_samples))
+    return ds if max_samples is None or dataset_len(ds) <= max_samples else Subset(ds, range(max_samples))
 
 
 @torch.no_grad()
 def mean_modality_weights(model: torch.nn.Module, dataset: Dataset, batch_size: int = 256) -> dict[str, float] | None:
     """Average of ``model.fusion.modality_weights(embeddings, masks)`` ``(B, M)`` over ``dataset``; None if the method
     has none."""
+    fusion = model.fusion
+    if not isinstance(fusion, Fusion):
+        raise TypeError(f"{type(model).__name__}.fusion is not a fusion module; modality weights need one.")
     model.eval()
-    total, n = None, 0
+    total: Tensor | None = None
+    n = 0
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
         batch = batch_to(batch, "cpu")
         out = model(batch["inputs"], batch["masks"])
-        w = model.fusion.modality_weights(out["embeddings"], out["masks"])
+        w = fusion.modality_weights(out["embeddings"], out["masks"])
         if w is None:
             return None
         total = w.sum(0) if total is None else total + w.sum(0)
         n += w.shape[0]
-    return {m: float(v) / max(n, 1) for m, v in zip(model.fusion.modalities, total)}
+    if total is None:
+        raise DataError("The dataset is empty; modality weights need at least one sample.")
+    return {m: float(v) / max(n, 1) for m, v in zip(fusion.modalities, total)}
 
 
 def analyse_model(
@@ -128,10 +136,11 @@ def analyse_model(
     if kind.single_label:
         k = pred.prediction.shape[1]
         a.confusion = np.zeros((k, k), dtype=int)
-        np.add.at(a.confusion, (pred.target.astype(int), pred.labels), 1)
+        np.add.at(a.confusion, (pred.require_target().astype(int), pred.labels), 1)
         a.trust = trust_section_data(pred, float(meta.get("calibration", {}).get("temperature", 1.0)))
     elif kind.target == "values":
-        a.pred_target = (pred.prediction[:, 0], pred.target.reshape(len(pred.target), -1)[:, 0])
+        y = pred.require_target()
+        a.pred_target = (pred.prediction[:, 0], y.reshape(len(y), -1)[:, 0])
     phi, mods, _ = modality_shapley(model, ds, task)
     a.shapley = shapley_summary(phi, mods)
     a.weights = mean_modality_weights(model, ds)
@@ -257,15 +266,15 @@ def robustness_section(results: Mapping[str, RobustnessResult], reference: str |
     for m in sorted({m for r in results.values() for m in r.noise}):
         axes[f"noise on {m}"] = {n: r.noise[m] for n, r in results.items() if m in r.noise}
     if len(results) > 1:
-        ref = reference if reference in results else next(iter(results))
+        ref = reference if reference is not None and reference in results else next(iter(results))
         srows: dict[str, dict[str, Any]] = {n: {"method": n} for n in results}
         cols = ["method"]
         for axis, curves in axes.items():
             if ref not in curves:
                 continue
             summ = robustness_summary(curves, metric, ref, higher)
-            for n, s in summ.items():
-                srows[n][f"RR {axis}"], srows[n][f"ER {axis}"] = s["relative_norm"], s["effective_norm"]
+            for n, sm in summ.items():
+                srows[n][f"RR {axis}"], srows[n][f"ER {axis}"] = sm["relative_norm"], sm["effective_norm"]
             cols += [f"RR {axis}", f"ER {axis}"]
         out.append(
             f"<h3>MultiBench summaries</h3><p class='note'>RR = relative robustness "
@@ -342,18 +351,16 @@ def model_section(a: ModelAnalysis, heading: str | None = None) -> str:
         out.append(
             _img(_plots.reliability_diagram(t["bins"], f"{a.name}: reliability diagram (test)"), "reliability diagram")
         )
-    if a.shapley:
-        mods = sorted(a.shapley, key=lambda m: -a.shapley[m]["mean_abs"])
+    shapley = a.shapley
+    if shapley:
+        mods = sorted(shapley, key=lambda m: -shapley[m]["mean_abs"])
         out.append(
             "<h3>Per-modality Shapley values</h3><p class='note'>Exact Shapley values "
             "over modality subsets (a missing modality is a mask) "
             "of the predicted class's probability; per row they sum to the prediction "
             "with every modality minus with none.</p>"
             + html_table(
-                [
-                    {"modality": m, "mean |phi|": a.shapley[m]["mean_abs"], "mean phi": a.shapley[m]["mean"]}
-                    for m in mods
-                ],
+                [{"modality": m, "mean |phi|": shapley[m]["mean_abs"], "mean phi": shapley[m]["mean"]} for m in mods],
                 ["modality", "mean |phi|", "mean phi"],
             )
         )
@@ -362,16 +369,16 @@ def model_section(a: ModelAnalysis, heading: str | None = None) -> str:
 
 def weights_section(analyses: Sequence[ModelAnalysis]) -> str:
     """Mean per-modality weight of every method that exposes one."""
-    rows = [a for a in analyses if a.weights]
+    rows = [(a.name, a.weights) for a in analyses if a.weights]
     if not rows:
         return (
             "<h2>Per-modality weights</h2><p class='note'>None of the methods shown exposes per-modality weights.</p>"
         )
-    mods = sorted({m for a in rows for m in a.weights})
-    table = html_table([{"method": a.name, **a.weights} for a in rows], ["method", *mods])
+    mods = sorted({m for _, w in rows for m in w})
+    table = html_table([{"method": name, **w} for name, w in rows], ["method", *mods])
     png = _plots.grouped_bars(
-        [a.name for a in rows],
-        {m: [a.weights.get(m, 0.0) for a in rows] for m in mods},
+        [name for name, _ in rows],
+        {m: [w.get(m, 0.0) for _, w in rows] for m in mods},
         "mean weight",
         "per-modality weight averaged over the test set",
     )
@@ -461,8 +468,8 @@ def build_model_report(
     ]
     notes = [
         f"Test metrics on the first {max_samples} test samples."
-        if max_samples and len(test) > max_samples
-        else f"Test metrics on all {len(test)} test samples."
+        if max_samples and dataset_len(test) > max_samples
+        else f"Test metrics on all {dataset_len(test)} test samples."
     ]
     return render_page(f"mmfuse model report: {name}", sections, notes)
 

@@ -70,7 +70,8 @@ class ModalitySubset(Dataset):
 
 def restrict_splits(splits: Splits, modalities: Sequence[str]) -> Splits:
     """``splits`` with every dataset restricted to ``modalities`` (the spec is kept)."""
-    return Splits(*(ModalitySubset(d, modalities) for d in (splits.train, splits.val, splits.test)), splits.spec)
+    train, val, test = (ModalitySubset(d, modalities) for d in (splits.train, splits.val, splits.test))
+    return Splits(train, val, test, splits.spec)
 
 
 def for_model(dataset: Dataset, model: torch.nn.Module) -> Dataset:
@@ -128,7 +129,8 @@ def feature_std(dataset: Dataset, modality: str, batch_size: int = 512) -> torch
     Returns:
         ``(...)`` float32 tensor with the shape of one sample's input.
     """
-    total = sq = None
+    total: torch.Tensor | None = None
+    sq: torch.Tensor | None = None
     n = 0
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
         if modality not in batch["inputs"]:
@@ -147,6 +149,7 @@ def feature_std(dataset: Dataset, modality: str, batch_size: int = 512) -> torch
         raise DataError(
             f"Modality {modality!r} is present in {n} sample(s); at least 2 are needed to estimate its spread."
         )
+    assert total is not None and sq is not None  # set by the batches counted in n
     mean = total / n
     return ((sq / n - mean * mean).clamp_min(0.0) * n / (n - 1)).sqrt().float()
 

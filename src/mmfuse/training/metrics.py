@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torchmetrics
-from torchmetrics import MetricCollection
+from torchmetrics import Metric, MetricCollection
 
 from mmfuse.tasks import task_kind
 
@@ -13,7 +15,7 @@ def task_metrics(task: str, num_outputs: int) -> MetricCollection:
     return MetricCollection(_COLLECTIONS[task_kind(task).name](num_outputs))
 
 
-_COLLECTIONS = {
+_COLLECTIONS: dict[str, Callable[[int], dict[str, Metric | MetricCollection]]] = {
     "classification": lambda n: {
         "accuracy": torchmetrics.Accuracy(task="multiclass", num_classes=n),
         "macro_f1": torchmetrics.F1Score(task="multiclass", num_classes=n, average="macro"),

@@ -21,6 +21,7 @@ from typing import Any
 import lightning as L
 import torch
 from torch import Tensor, nn
+from torchmetrics import MetricCollection
 
 from mmfuse.config import ModelConfig
 from mmfuse.errors import ConfigError, DataError
@@ -156,13 +157,14 @@ class MultimodalTask(L.LightningModule):
         self.task, self.num_outputs, self.lr, self.weight_decay = task, num_outputs, lr, weight_decay
         self.tasks = {t: dict(s) for t, s in sorted((tasks or {}).items())}
         if self.tasks:
-            self.val_metrics = nn.ModuleDict(
-                {t: task_metrics(s["task"], s["num_outputs"]).clone(prefix=f"val/{t}/") for t, s in self.tasks.items()}
-            )
+            per_task = {
+                t: task_metrics(s["task"], s["num_outputs"]).clone(prefix=f"val/{t}/") for t, s in self.tasks.items()
+            }
+            self.val_metrics: nn.ModuleDict = nn.ModuleDict(per_task)  # {task: MetricCollection}
             logged = [
                 "loss",
                 *self.objectives,
-                *(k.removeprefix("val/") for c in self.val_metrics.values() for k in c.keys()),
+                *(str(k).removeprefix("val/") for c in per_task.values() for k in c.keys()),  # keys() is typed Hashable
             ]
             if monitor is not None and monitor not in logged:
                 raise ConfigError(
@@ -234,13 +236,21 @@ class MultimodalTask(L.LightningModule):
         _, out = self._loss(batch, "val")
         if not self.tasks:
             pred, target = prepare_for_metrics(out["prediction"], batch["target"], self.task)
-            self.val_metrics.update(pred, target)
-            self.log_dict(self.val_metrics, on_step=False, on_epoch=True, prog_bar=True, batch_size=target.shape[0])
+            metrics = self._val_metrics()
+            metrics.update(pred, target)
+            self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=True, batch_size=target.shape[0])
             return
         for t, spec in self.tasks.items():
             pred, target = prepare_for_metrics(out["prediction"][t], batch["target"][t], spec["task"])
-            self.val_metrics[t].update(pred, target)
-            self.log_dict(self.val_metrics[t], on_step=False, on_epoch=True, batch_size=out["prediction"][t].shape[0])
+            metrics = self._val_metrics(t)
+            metrics.update(pred, target)
+            self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=out["prediction"][t].shape[0])
+
+    def _val_metrics(self, task: str | None = None) -> MetricCollection:
+        """The validation metrics: the model's, or those of ``task`` of a multi-task model."""
+        metrics = self.val_metrics if task is None else self.val_metrics[task]
+        assert isinstance(metrics, MetricCollection)
+        return metrics
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)

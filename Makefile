@@ -32,10 +32,12 @@ demo-quick: install
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || echo "chromium not installed: the report screenshot test will be skipped"; }
 
-# Style: ruff's formatter and linter (rules in pyproject.toml), the same as the pre-commit hooks.
+# Style: ruff's formatter and linter (rules in pyproject.toml), the same as the pre-commit hooks; then mypy's type
+# check of src/mmfuse ([tool.mypy] in pyproject.toml).
 lint: install
 	$(VENV)/bin/ruff format --check src tests benchmarks scripts
 	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/mypy
 
 test: install chromium
 	OMP_NUM_THREADS=2 $(PY) -m pytest -q -m "not slow"

@@ -115,7 +115,9 @@ def test_atomic_save_keeps_the_previous_model(tmp_path, monkeypatch):
 
     rng = np.random.default_rng(0)
     df = pd.DataFrame({"a": rng.normal(size=80), "b": rng.choice(["x", "y"], 80), "y": rng.integers(0, 2, 80)})
-    p = MultimodalPredictor(target="y", progress=False, cache_dir=tmp_path / "cache", train={"max_epochs": 1}).fit(df)
+    p = MultimodalPredictor(
+        target="y", preset="fast", progress=False, cache_dir=tmp_path / "cache", train={"max_epochs": 1}
+    ).fit(df)  # the selection's model (a linear model, a fusion model or their ensemble) saves and loads
     p.save(tmp_path / "m")
     before = MultimodalPredictor.load(tmp_path / "m").predict(df)
 
@@ -155,7 +157,12 @@ def test_fine_tuned_text_and_trainable_image_encoders(digits, cache_dir, tmp_pat
     }
     df = pd.read_csv(digits / "train.csv").iloc[:60]
     p = MultimodalPredictor(
-        target="digit", schema=schema, cache_dir=cache_dir, progress=False, train={"max_epochs": 1, "batch_size": 16}
+        target="digit",
+        fusion="concat",
+        schema=schema,
+        cache_dir=cache_dir,
+        progress=False,
+        train={"max_epochs": 1, "batch_size": 16},
     )
     p.fit(df.assign(image=[str(digits / x) for x in df["image"]]))
     assert (

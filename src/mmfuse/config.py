@@ -94,6 +94,9 @@ class ModelConfig:
         "hard"  # multi-task only: "hard" (one trunk, a head per task) | "soft" (a trunk per task, tied by a penalty)
     )
     sharing_weight: float = 1e-3  # soft sharing only: weight of the parameter-distance penalty
+    # an ensemble (mmfuse.models.ensemble): one entry per member, {"weight": w, "model": ModelConfig as a dict} or
+    # {"weight": w, "linear": {"modalities": [...], "in_features": D, "num_outputs": K}}; empty = one model
+    members: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

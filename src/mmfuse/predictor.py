@@ -5,8 +5,12 @@
     >>> p.save("model/"); MultimodalPredictor.load("model/").predict("new.csv")       # doctest: +SKIP
 
 The table's columns become modalities (:mod:`mmfuse.tabular.schema`); frozen encoders' outputs are
-cached on disk (:mod:`mmfuse.tabular.cache`); training is :func:`mmfuse.training.fit` with early
-stopping on a validation part (``val_table``, else a seeded, stratified ``val_fraction`` of the rows).
+cached on disk (:mod:`mmfuse.tabular.cache`). By default the model is *selected*
+(:mod:`mmfuse.evaluation.selection`): linear scikit-learn models and fusion methods sized to the table are scored
+on out-of-fold predictions (k-fold cross-validation for small tables), greedily ensembled, and refitted on every
+training row; ``preset`` says how many candidates and folds. Naming one ``fusion`` trains that method alone
+with :func:`mmfuse.training.fit` and early stopping on a validation part (``val_table``, else a seeded,
+stratified ``val_fraction`` of the rows).
 
 A model directory holds ``model.safetensors`` (weights), ``config.json`` (ModelConfig, TrainConfig,
 history), ``schema.json``, ``labels.json`` (label encoder, category vocabularies, standardisation
@@ -26,6 +30,7 @@ import numpy as np
 from mmfuse.config import ModelConfig, TrainConfig, from_dict, load_mapping
 from mmfuse.data.base import DatasetSpec, Splits
 from mmfuse.errors import ConfigError, DataError
+from mmfuse.evaluation.selection import DEFAULT_PRESET, split_rows
 from mmfuse.tabular import EmbeddingCache, Schema, TableData, TablePipeline, read_table, resolve_schema
 from mmfuse.tabular.readers import Issue, Limits
 from mmfuse.tasks import task_kind
@@ -51,39 +56,24 @@ def _table(table: Any) -> tuple[Any, Path | None]:
     return df, folder
 
 
-def split_rows(y: list[Any] | None, n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded split of ``n`` rows into ``(rest, held_out)``, stratified by ``y`` when given (each class keeps >= 1 row
-    in ``rest``)."""
-    rng = np.random.default_rng(seed)
-    if y is None:
-        perm = rng.permutation(n)
-        k = max(1, int(round(fraction * n)))
-        return np.sort(perm[k:]), np.sort(perm[:k])
-    held = []
-    groups: dict[str, list[int]] = {}
-    for i, v in enumerate(y):
-        groups.setdefault(str(v), []).append(i)
-    for key in sorted(groups):
-        idx = rng.permutation(groups[key])
-        k = int(round(fraction * len(idx))) if len(idx) > 1 else 0
-        held += idx[:k].tolist()
-    held_arr = np.sort(np.asarray(held, np.int64))
-    return np.setdiff1d(np.arange(n), held_arr), held_arr
-
-
 class MultimodalPredictor:
     """Estimator-like multimodal model on a table.
 
     Args:
         target: column to predict.
-        fusion: registered fusion method (``mmfuse list fusions``).
+        fusion: one registered fusion method to train (``mmfuse list fusions``); ``None`` (default) selects
+            among the preset's candidates and their ensembles (module docstring).
+        preset: ``"fast"``, ``"medium"`` (default) or ``"best"``: candidates, folds and ensemble rounds of the
+            selection (:data:`mmfuse.evaluation.selection.PRESETS`).
+        fusions: the fusion candidates of the selection, replacing the preset's list.
         schema: schema file path or mapping overriding the inferred one (see :mod:`mmfuse.tabular.schema`).
         base_dir: folder that relative paths start from (default: the table file's folder; for a DataFrame, the
             working folder).
         allow_outside: read paths that leave that folder (symlinks followed). Default: refused (as the row's
             issue) for table files and with ``base_dir``, so a table cannot make mmfuse read any file the user
             can; allowed for a DataFrame without ``base_dir``, whose paths the calling code wrote.
-        time_limit: seconds of training; the best checkpoint so far is kept.
+        time_limit: seconds: of training for one ``fusion`` (the best checkpoint so far is kept); of the whole
+            selection otherwise (no candidate starts after three quarters of it; the rest is the refit's).
         val_fraction: validation share carved from the table when no ``val_table`` is given.
         drop_missing_target: leave out (and report) rows without a target instead of refusing the table.
         cache_dir: embedding-cache folder (default ``$MMFUSE_CACHE_DIR`` or ``~/.cache/mmfuse/embeddings``).
@@ -97,7 +87,9 @@ class MultimodalPredictor:
     def __init__(
         self,
         target: str | None = None,
-        fusion: str = "concat",
+        fusion: str | None = None,
+        preset: str = DEFAULT_PRESET,
+        fusions: list[str] | None = None,
         schema: str | Path | dict[str, Any] | None = None,
         base_dir: str | Path | None = None,
         allow_outside: bool = False,
@@ -112,7 +104,11 @@ class MultimodalPredictor:
         model: dict[str, Any] | None = None,
         limits: Limits | dict[str, Any] | None = None,
     ) -> None:
-        self.target, self.fusion, self.schema_override = target, fusion, schema
+        from mmfuse.evaluation.selection import preset as check_preset
+
+        check_preset(preset)
+        self.target, self.fusion, self.preset, self.schema_override = target, fusion, preset, schema
+        self.fusions = list(fusions) if fusions is not None else None
         self.base_dir, self.allow_outside, self.time_limit, self.val_fraction = (
             base_dir,
             allow_outside,
@@ -133,6 +129,8 @@ class MultimodalPredictor:
         self.meta: dict[str, Any] = {}
         self.metrics: dict[str, Any] = {}
         self.fit_issues: list[Issue] = []
+        self.plan: list[str] = []
+        self.oof: dict[str, np.ndarray] = {}  # selection: table row of each scored row, and each candidate's OOF
 
     # ------------------------------------------------------------------ preparation
     def _pipeline_for(self, df: Any, folder: Path | None) -> TablePipeline:
@@ -150,9 +148,17 @@ class MultimodalPredictor:
         return self._pipeline_for(df, folder).schema
 
     def prepare(
-        self, table: Any, val_table: Any = None, test_table: Any = None, test_fraction: float = 0.0
+        self,
+        table: Any,
+        val_table: Any = None,
+        test_table: Any = None,
+        test_fraction: float = 0.0,
+        holdout: bool = True,
     ) -> tuple[Splits, dict[str, TableData]]:
         """Resolve the schema, split, fit the preprocessing on training rows and encode every part.
+
+        ``holdout=False`` carves no validation part from ``table`` (the selection cross-validates on every row;
+        ``val`` is then empty unless ``val_table`` is given).
 
         Returns:
             ``(Splits, {"train": TableData, "val": ..., "test": ...})`` (test empty when neither ``test_table``
@@ -160,7 +166,8 @@ class MultimodalPredictor:
         """
         from mmfuse.registry import FUSIONS
 
-        FUSIONS.get(self.fusion)  # an unknown name fails now, with the valid ones listed
+        if self.fusion is not None:
+            FUSIONS.get(self.fusion)  # an unknown name fails now, with the valid ones listed
         df, folder = _table(table)
         self.pipeline = pipe = self._pipeline_for(df, folder)
         keep, self.fit_issues = pipe.check_target(df, self.drop_missing_target)
@@ -171,7 +178,9 @@ class MultimodalPredictor:
             a, b = split_rows(strat, len(keep), test_fraction, self.seed + 1)
             parts["test"], rest = (df, keep[b], folder), keep[a]
             strat = None if strat is None else [strat[i] for i in a]
-        if val_table is None:
+        if val_table is None and not holdout:
+            parts["train"], parts["val"] = (df, rest, folder), (df, rest[:0], folder)
+        elif val_table is None:
             a, b = split_rows(strat, len(rest), self.val_fraction, self.seed)
             parts["train"], parts["val"] = (df, rest[a], folder), (df, rest[b], folder)
         else:
@@ -187,7 +196,7 @@ class MultimodalPredictor:
         for name, (d, rows, where) in parts.items():
             self._set_base(where)
             data[name] = pipe.transform(d, rows)
-        for name in ("train", "val"):
+        for name in ("train", "val") if (holdout or val_table is not None) else ("train",):
             if len(data[name].rows) == 0:
                 raise DataError(f"The {name} part has no row; give a larger table (or a --val-table).")
         _refuse_unusable_modalities(data["train"], pipe)
@@ -206,38 +215,138 @@ class MultimodalPredictor:
             data["train"].dataset, data["val"].dataset, data["test"].dataset if "test" in data else empty, spec
         ), data
 
-    def model_config(self, spec: DatasetSpec, fusion: str | None = None) -> ModelConfig:
+    def model_config(self, spec: DatasetSpec, fusion: str | None = None, sized: dict | None = None) -> ModelConfig:
+        """ModelConfig of ``fusion`` on ``spec``: the table's encoders, then ``sized`` (the capacity rule's
+        options, :func:`mmfuse.evaluation.selection.capacity`), then the user's model options."""
         base = {
             "encoders": spec.encoders,
             "num_outputs": spec.num_outputs,
             "task": spec.task,
-            "fusion": fusion or self.fusion,
+            "fusion": fusion or self.fusion or "concat",
         }
-        return from_dict(ModelConfig, {**base, **self.model_options})
+        return from_dict(ModelConfig, {**base, **(sized or {}), **self.model_options})
 
-    def train_config(self) -> TrainConfig:
-        base = {**TRAIN_DEFAULTS, "seed": self.seed, "progress_bar": self.progress, "max_time": self.time_limit}
+    def train_config(self, sized: dict | None = None) -> TrainConfig:
+        """TrainConfig: the table defaults, then ``sized`` (the capacity rule's), then the user's options."""
+        base = {**TRAIN_DEFAULTS, **(sized or {}), "seed": self.seed, "progress_bar": self.progress}
+        base["max_time"] = self.time_limit
         return from_dict(TrainConfig, {**base, **{k: v for k, v in self.train_options.items() if v is not None}})
+
+    def capacity(self, spec: DatasetSpec, n_rows: int) -> tuple[dict, dict, list[str]]:
+        """The capacity rule's ``(model options, train options, plan lines)`` for ``n_rows`` training rows; the
+        plan says which of them the user's options replace."""
+        from mmfuse.evaluation.selection import capacity
+
+        model, train, lines = capacity(spec.encoders, n_rows, spec.num_outputs)
+        given = sorted({*self.model_options, *(k for k, v in self.train_options.items() if v is not None)})
+        given = [k for k in given if k in model or k in train]
+        if given:
+            lines.append(f"  (your options replace: {', '.join(given)})")
+        return model, train, lines
 
     # ------------------------------------------------------------------ fit / predict
     def fit(self, table: Any, val_table: Any = None, checkpoint_dir: str | Path | None = None) -> MultimodalPredictor:
-        """Train on ``table`` (a DataFrame or a CSV/Parquet path); validation on ``val_table`` or a carved part.
+        """Train on ``table`` (a DataFrame or a CSV/Parquet path): one ``fusion`` with early stopping on
+        ``val_table`` or a carved part, or (``fusion=None``) the selection of the module docstring, where
+        ``val_table``, when given, replaces the cross-validation as the one held-out split.
 
-        Training on several processes (``train={"devices": 2, "strategy": "ddp"}``) needs ``checkpoint_dir``, a
-        path every process can reach (the CLI passes the output folder; the checkpoints live beside it); every
-        process returns a trained predictor, and ``meta["global_rank"]`` says which one should save.
+        Training one fusion on several processes (``train={"devices": 2, "strategy": "ddp"}``) needs
+        ``checkpoint_dir``, a path every process can reach (the CLI passes the output folder; the checkpoints live
+        beside it); every process returns a trained predictor, and ``meta["global_rank"]`` says which one should
+        save.
         """
+        t0 = time.perf_counter()
+        if self.fusion is None:
+            self._refuse_processes()
+        splits, data = self.prepare(table, val_table, holdout=self.fusion is not None)
+        encode_s = time.perf_counter() - t0
+        if self.fusion is None:
+            self._select(splits, data, encode_s)
+        else:
+            self._fit_one(splits, data, encode_s, checkpoint_dir)
+        self._record(data)
+        return self
+
+    def leaderboard(
+        self, table: Any, val_table: Any = None, test_table: Any = None, test_fraction: float = 0.0
+    ) -> list[dict[str, Any]]:
+        """The selection of :meth:`fit` (this predictor is then the chosen model), with every candidate's row; with
+        a test part (``test_table``, or a seeded stratified ``test_fraction`` of ``table`` kept out before anything
+        is fitted), each candidate is refitted on every training row and scored on it, and so is the chosen
+        model (row ``selected``). The test part is scored, never chosen on."""
+        import dataclasses
+
+        from mmfuse.evaluation.predict import predict
+
+        self._refuse_processes()
+        t0 = time.perf_counter()
+        splits, data = self.prepare(table, val_table, test_table, test_fraction, holdout=False)
+        self._select(splits, data, time.perf_counter() - t0)
+        self._record(data)
+        pipe, task = self._require(), splits.spec.task
+        main = task_kind(task).main_metric
+        rows = [dict(r) for r in self.meta["selection"]["candidates"]]
+        chosen = {
+            "method": "selected",
+            "kind": "selection",
+            "fusion": "+".join(self.meta["selection"]["weights"]),
+            f"cv_{main}": self.meta["best_val"],
+            "weight": 1.0,
+        }
+        rows.append(chosen)
+        test = data.get("test")
+        if test is not None and len(test.rows):
+            y = test.dataset.target.numpy()
+
+            def scores(model: Any) -> dict[str, float]:
+                out = _to_outputs(predict(model, test.dataset, batch_size=256).prediction, task, pipe)
+                return {f"test_{k}": v for k, v in _metrics(out, y, task, pipe).items()}
+
+            chosen.update(scores(self.model))
+            for r, s in zip(rows, self._selection.scored):
+                if s.oof is None:
+                    continue
+                if list(self._selection.weights) == [s.candidate.name]:
+                    r.update({k: v for k, v in chosen.items() if k.startswith("test_")})
+                    continue
+                one = dataclasses.replace(self._selection, weights={s.candidate.name: 1.0})
+                r.update(scores(self._selector.refit(one)[0]))
+        return rows
+
+    def _record(self, data: dict[str, TableData]) -> None:
+        """Rows, cache counters and the issue report of a fit, beside its metrics."""
+        self.metrics.update(
+            {
+                "rows": self.meta["rows"],
+                "cache": {"hits": self.cache.hits, "misses": self.cache.misses, "repaired": self.cache.repaired},
+                "issues": {
+                    "train": data["train"].issue_counts(),
+                    "val": data["val"].issue_counts(),
+                    "target": len(self.fit_issues),
+                },
+                "issue_log": [
+                    it.to_dict()
+                    for it in sorted(
+                        self.fit_issues + data["train"].issues + data["val"].issues, key=lambda it: (it.row, it.column)
+                    )[:200]
+                ],
+            }
+        )
+
+    def _fit_one(
+        self, splits: Splits, data: dict[str, TableData], encode_s: float, checkpoint_dir: str | Path | None
+    ) -> None:
         from mmfuse.training.fit import fit, validation_temperature
 
-        t0 = time.perf_counter()
-        splits, data = self.prepare(table, val_table)
-        encode_s = time.perf_counter() - t0
-        model_cfg, train_cfg = self.model_config(splits.spec), self.train_config()
+        sized_model, sized_train, plan = self.capacity(splits.spec, len(data["train"].rows))
+        self.plan = plan
+        model_cfg, train_cfg = self.model_config(splits.spec, None, sized_model), self.train_config(sized_train)
         result = fit(model_cfg, train_cfg, splits.train, splits.val, checkpoint_dir=checkpoint_dir)
         self.model = result.model
         self.meta = {
             "model": result.model_cfg.to_dict(),
             "train": train_cfg.to_dict(),
+            "plan": plan,
             "history": result.history,
             "train_time_s": result.train_time_s,
             "encode_time_s": encode_s,
@@ -249,24 +358,109 @@ class MultimodalPredictor:
         }
         if task_kind(splits.spec.task).single_label:  # temperature scaling on the validation rows (Guo et al. 2017)
             self.meta["calibration"] = validation_temperature(self.model, data["val"].dataset)
-        val = self._report(data["val"], contributions=False)
-        self.metrics = {
-            "validation": val["metrics"],
-            "rows": self.meta["rows"],
-            "cache": {"hits": self.cache.hits, "misses": self.cache.misses, "repaired": self.cache.repaired},
-            "issues": {
-                "train": data["train"].issue_counts(),
-                "val": data["val"].issue_counts(),
-                "target": len(self.fit_issues),
+        self.metrics = {"validation": self._report(data["val"], contributions=False)["metrics"]}
+
+    def _refuse_processes(self) -> None:
+        devices = str(self.train_options.get("devices", 1))
+        if devices not in ("1", "auto") or int(self.train_options.get("num_nodes", 1) or 1) > 1:
+            raise ConfigError(
+                "Model selection trains its candidates one after another in one process; name one fusion "
+                "(--fusion concat) to train it on several devices or nodes."
+            )
+
+    def _select(self, splits: Splits, data: dict[str, TableData], encode_s: float) -> None:
+        """The selection of :mod:`mmfuse.evaluation.selection` on every training row (and ``val_table``'s)."""
+        from torch.utils.data import ConcatDataset
+
+        from mmfuse.evaluation.selection import Selector, candidates_for, plan_folds, preset
+        from mmfuse.training.calibration import calibration_metrics, fit_temperature, softmax
+
+        t0 = time.perf_counter()
+        pipe, spec, kind = self._require_pipeline(), splits.spec, task_kind(splits.spec.task)
+        p = preset(self.preset)
+        parts = [data["train"]] + ([data["val"]] if len(data["val"].rows) else [])
+        dataset = parts[0].dataset if len(parts) == 1 else ConcatDataset([d.dataset for d in parts])
+        y = np.concatenate([d.dataset.target.numpy() for d in parts])
+        n = len(y)
+        if len(parts) == 2:
+            n_train = len(data["train"].rows)
+            folds = [[(np.arange(n_train), np.arange(n_train, n))]]
+            protocol = f"the validation table ({n - n_train:,} rows) held out from {n_train:,} training rows"
+        else:
+            strata = [str(int(v)) for v in y] if kind.single_label else None
+            folds, protocol = plan_folds(strata, n, p, self.seed, self.val_fraction)
+        sized_model, sized_train, plan = self.capacity(spec, n)
+        log = print if self.progress else (lambda line: None)
+        for line in plan:
+            log(line)
+        train_cfg = self.train_config(sized_train)
+        selector = Selector(
+            dataset,
+            y,
+            spec.task,
+            spec.num_outputs,
+            lambda fusion: self.model_config(spec, fusion, sized_model),
+            train_cfg,
+            log,
+        )
+        candidates = candidates_for(p, sorted(spec.encoders), self.fusions)
+        chosen = selector.select(candidates, folds, protocol, p.rounds, self.time_limit)
+        self._selector, self._selection = selector, chosen
+        left = None if self.time_limit is None else max(1.0, self.time_limit - (time.perf_counter() - t0))
+        self.model, model_cfg = selector.refit(chosen, left)
+        oof = chosen.oof[np.unique(np.concatenate([va for _, va in folds[0]]))]
+        covered = np.unique(np.concatenate([va for _, va in folds[0]]))
+        out = oof if kind.probabilistic else pipe.decode_prediction(oof)
+        main = kind.main_metric
+        board = [s.row(main) for s in chosen.scored]
+        scale = pipe.target_state.get("std", 1.0) if kind.target == "values" else 1.0
+        for r, s in zip(board, chosen.scored):  # regression scores back in the target's units
+            for k in (f"cv_{main}", "cv_std"):
+                if isinstance(r.get(k), float):
+                    r[k] *= scale
+            r["weight"] = chosen.weights.get(s.candidate.name, 0.0)
+        self.plan = plan
+        self.meta = {
+            "model": model_cfg.to_dict(),
+            "train": train_cfg.to_dict(),
+            "plan": plan,
+            "selection": {
+                "preset": p.name,
+                "protocol": protocol,
+                "rows_scored": int(len(covered)),
+                "candidates": board,
+                "weights": chosen.weights,
+                "reason": chosen.reason,
             },
-            "issue_log": [
-                it.to_dict()
-                for it in sorted(
-                    self.fit_issues + data["train"].issues + data["val"].issues, key=lambda it: (it.row, it.column)
-                )[:200]
-            ],
+            "history": [],
+            "train_time_s": time.perf_counter() - t0,
+            "encode_time_s": encode_s,
+            "best_val": _metrics(out, y[covered], spec.task, pipe)[main],
+            "epochs": max((r["epochs"] or 0 for r in board if r["method"] in chosen.weights), default=0),
+            "rows": {k: int(len(v.rows)) for k, v in data.items()},
+            "kind": "mmfuse-table-predictor",
+            "global_rank": 0,
         }
-        return self
+        if kind.single_label:  # temperature scaling (Guo et al. 2017) on the out-of-fold predictions
+            z, yy = np.log(np.clip(oof, 1e-12, 1.0)), y[covered].astype(int)
+            t = fit_temperature(z, yy)
+            self.meta["calibration"] = {
+                "temperature": t,
+                "fitted_on": "out-of-fold predictions",
+                "validation_before": calibration_metrics(softmax(z), yy),
+                "validation_after": calibration_metrics(softmax(z, t), yy),
+            }
+        self.metrics = {"validation": _metrics(out, y[covered], spec.task, pipe), "selection": board}
+        table_rows = np.concatenate([d.rows for d in parts])[covered]
+        self.oof = {
+            "rows": table_rows,
+            **{s.candidate.name: s.oof[covered] for s in chosen.scored if s.oof is not None},
+        }
+
+    def _require_pipeline(self) -> TablePipeline:
+        if self.pipeline is None:
+            raise ConfigError("No table was prepared; call fit(...) first.")
+        return self.pipeline
 
     def _set_base(self, folder: Path | None, pipe: TablePipeline | None = None) -> None:
         """Relative paths start at ``base_dir`` when given, else at the folder of the table being read (``folder``,
@@ -455,19 +649,34 @@ class MultimodalPredictor:
             "metrics.json": _dumps(self.metrics),
             "summary.txt": self.summary(),
         }
+        if self.oof:  # the selection's out-of-fold predictions (row positions in the fitted table, outputs)
+            import torch
+
+            files["oof.safetensors"] = save({k: torch.as_tensor(np.asarray(v)) for k, v in self.oof.items()})
         return write_dir(path, files, kind="model", overwrite=overwrite, inputs=inputs)
 
     def summary(self) -> str:
+        """What was fitted, how it was chosen (the plan, the candidates' scores), and its validation metrics."""
         pipe = self._require()
         v = self.metrics.get("validation", {})
+        sel = self.meta.get("selection")
+        what = f"the selection of preset {sel['preset']!r}" if sel else f"fusion {self.meta['model']['fusion']!r}"
         lines = [
-            f"mmfuse table model: predicts {pipe.schema.target!r} ({pipe.schema.task}) "
-            f"with fusion {self.meta['model']['fusion']!r}",
+            f"mmfuse table model: predicts {pipe.schema.target!r} ({pipe.schema.task}) with {what}",
             pipe.schema.describe(),
+            *self.meta.get("plan", []),
             f"rows: {self.meta.get('rows')}; epochs: {self.meta.get('epochs')}; training "
             f"{self.meta.get('train_time_s', 0):.1f} s",
-            "validation: " + ", ".join(f"{k}={val:.4f}" for k, val in v.items()),
         ]
+        if sel:
+            lines += [
+                f"selection: {sel['protocol']}",
+                selection_table(sel["candidates"], pipe.schema.task),
+                f"chosen: {sel['reason']}",
+            ]
+            lines.append("out-of-fold: " + ", ".join(f"{k}={val:.4f}" for k, val in v.items()))
+        else:
+            lines.append("validation: " + ", ".join(f"{k}={val:.4f}" for k, val in v.items()))
         return "\n".join(lines) + "\n"
 
     @classmethod
@@ -525,6 +734,22 @@ class MultimodalPredictor:
         return self
 
 
+def selection_table(rows: list[dict[str, Any]], task: str) -> str:
+    """The selection's candidates as a text table, best cross-validated score first, failures last."""
+    kind = task_kind(task)
+    score, higher = f"cv_{kind.main_metric}", kind.higher_is_better
+    ok = sorted((r for r in rows if r.get(score) is not None), key=lambda r: -r[score] if higher else r[score])
+    lines = [f"  {'candidate':<22} {score:>14} {'± folds':>8} {'weight':>7} {'epochs':>7} {'seconds':>8}"]
+    for r in ok:
+        std = f"{r['cv_std']:.4f}" if r.get("cv_std") is not None and r["folds"] > 1 else "-"
+        lines.append(
+            f"  {r['method']:<22} {r[score]:>14.4f} {std:>8} {r.get('weight', 0):>7.2f} "
+            f"{r['epochs'] if r['epochs'] is not None else '-':>7} {r['seconds']:>8.1f}"
+        )
+    lines += [f"  {r['method']:<22} failed: {r.get('error', '')}" for r in rows if r.get(score) is None]
+    return "\n".join(lines)
+
+
 def _refuse_unusable_modalities(train: TableData, pipe: TablePipeline) -> None:
     """A modality that no training row could use is refused (one sentence with the most common reason);
     anything less is a per-row issue, counted and reported."""
@@ -558,21 +783,15 @@ def _to_outputs(pred: np.ndarray, task: str, pipe: TablePipeline, temperature: f
 
 
 def _metrics(out: np.ndarray, y: np.ndarray, task: str, pipe: TablePipeline) -> dict[str, float]:
-    """The kind's metrics (:func:`mmfuse.evaluation.predict.task_metrics`, the one implementation) of outputs in target
-    units."""
-    from mmfuse.evaluation.predict import Predictions, task_metrics
+    """The kind's metrics (:func:`mmfuse.evaluation.predict.output_metrics`, the one implementation) of outputs in
+    target units."""
+    from mmfuse.evaluation.predict import output_metrics
 
     if len(y) == 0:
         return {}
-    kind = task_kind(task)
-    p = np.clip(out, 1e-12, 1.0)
-    if kind.activation == "softmax":
-        z = np.log(p)  # log-probabilities: softmax gives ``out`` back
-    elif kind.activation == "sigmoid":
-        z = np.log(p) - np.log(np.clip(1.0 - out, 1e-12, 1.0))  # logits: ``z > 0`` exactly where ``out > 0.5``
-    else:
-        z, y = out, pipe.decode_prediction(y.reshape(len(y), -1))
-    return task_metrics(Predictions(z, y, {}, 0.0), task)
+    if not task_kind(task).probabilistic:
+        y = pipe.decode_prediction(y.reshape(len(y), -1))
+    return output_metrics(out, y, task)
 
 
 def _dumps(obj: Any) -> str:

@@ -15,7 +15,7 @@ import pytest
 
 from mmfuse.cli import main
 
-FAST = ("--max-epochs", "2", "--no-progress")
+FAST = ("--fusion", "concat", "--max-epochs", "2", "--no-progress")
 
 
 @pytest.fixture(scope="module")
@@ -240,12 +240,16 @@ def test_paths_leaving_the_table_folder_are_row_issues_unless_allowed(data, mode
 
 
 def test_compare_exit_status_tells_the_truth(data, schema, tmp_path, capsys, monkeypatch):
-    import mmfuse.evaluation.leaderboard as lb
+    from mmfuse.evaluation import selection
 
-    def broken(*a, **k):
-        raise RuntimeError("no memory left for this method")
+    real = selection.Selector.train
 
-    monkeypatch.setattr(lb, "run_method", broken)
+    def broken(self, c, *a, **k):
+        if not c.linear:
+            raise RuntimeError("no memory left for this method")
+        return real(self, c, *a, **k)
+
+    monkeypatch.setattr(selection.Selector, "train", broken)
     rc, out, err = run(
         capsys,
         "compare",
@@ -254,7 +258,9 @@ def test_compare_exit_status_tells_the_truth(data, schema, tmp_path, capsys, mon
         "label",
         "--fusions",
         "concat,late_mean",
-        *FAST,
+        *FAST[2:],
+        "--preset",
+        "fast",
         "--cache-dir",
         data.parent / "cache",
         "--schema",

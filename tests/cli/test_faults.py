@@ -17,7 +17,7 @@ import pytest
 from mmfuse import files as F
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-FAST = ["--max-epochs", "3", "--no-progress"]
+FAST = ["--fusion", "concat", "--max-epochs", "3", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
@@ -133,14 +133,16 @@ def test_two_concurrent_compares_share_one_cache(table, tmp_path):
         table / "schema.json",
         "--cache-dir",
         cache,
-        *FAST,
+        *FAST[2:],
+        "--preset",
+        "fast",
     ]
     procs = [mmfuse(*cmd, "-o", tmp_path / f"r{i}") for i in range(2)]
     for p in procs:
         assert p.wait(timeout=600) == 0, p.stderr.read()[-2000:]
     for i in range(2):
         rows = json.loads((tmp_path / f"r{i}" / "results.json").read_text())["rows"]
-        assert [r["method"] for r in rows if r["kind"] != "classical"] == ["concat", "late_mean"]
+        assert [r["method"] for r in rows if r["kind"] == "fusion"] == ["concat", "late_mean"]
         assert not any("error" in r for r in rows)
     entries = list(cache.rglob("*.npy"))
     assert len(entries) == 150 and not [p for p in cache.rglob("*") if p.name.startswith(".")]
@@ -159,6 +161,7 @@ def test_same_seed_same_predictions_other_seed_other_predictions(table, tmp_path
     def probs(seed):
         p = MultimodalPredictor(
             target="label",
+            fusion="concat",
             schema=str(table / "schema.json"),
             cache_dir=tmp_path / "c",
             progress=False,

@@ -14,7 +14,7 @@ from mmfuse.cli import main
 from mmfuse.data.base import DatasetSpec, Splits
 
 FLAGS = ("--modality-dropout", "0.25", "--missing-token")
-FAST = ("--max-epochs", "1", "--no-progress")
+FAST = ("--fusion", "concat", "--max-epochs", "1", "--no-progress")
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,9 @@ def test_compare_records_the_flags(table, tmp_path, capsys):
             "-o",
             str(tmp_path / "cmp"),
             *FLAGS,
-            *FAST,
+            *FAST[2:],
+            "--preset",
+            "fast",
             "--cache-dir",
             str(tmp_path / "c"),
         ]
@@ -110,7 +112,9 @@ def test_train_records_the_flags(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.parametrize("command", ["fit", "compare"])
 def test_a_rate_outside_0_1_is_refused_in_one_line(table, tmp_path, capsys, command):
-    rc = main([command, str(table), "--target", "label", "-o", str(tmp_path / "m"), "--modality-dropout", "1.5", *FAST])
+    rc = main(
+        [command, str(table), "--target", "label", "-o", str(tmp_path / "m"), "--modality-dropout", "1.5", *FAST[2:]]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and err.strip() == "mmfuse: error: --modality-dropout must be a probability in [0, 1); got 1.5."
     assert not (tmp_path / "m").exists()

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from mmfuse.cli import main
+from mmfuse.predictor import MultimodalPredictor
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def summary(out: str) -> dict:
     return json.loads(out[out.index("\n{") + 1 : out.rindex("}") + 1])
 
 
-FAST = ("--max-epochs", "3", "--no-progress", "--cache-dir")
+FAST = ("--fusion", "concat", "--max-epochs", "3", "--no-progress", "--cache-dir")
 
 
 def test_fit_evaluate_predict(table, tmp_path, capsys):
@@ -103,28 +104,65 @@ def test_compare_prints_a_leaderboard(table, tmp_path, capsys):
         "label",
         "--fusions",
         "concat,late_mean",
+        "--test-fraction",
+        "0.2",
         "-o",
         tmp_path / "cmp",
-        *FAST,
+        *FAST[2:],
         tmp_path / "c",
     )
     assert rc == 0 and "test_accuracy" in out and "late_mean" in out and "concat" in out
     rows = json.loads((tmp_path / "cmp" / "results.json").read_text())["rows"]
     assert [r["method"] for r in rows] == [
-        "concat",
-        "late_mean",
         "sklearn_concat",
         "sklearn_f",
         "sklearn_tabular",
         "sklearn_track",
+        "concat",
+        "late_mean",
+        "selected",
     ]
-    assert all("error" not in r for r in rows) and {r["kind"] for r in rows[2:]} == {"classical"}
-    assert 0.5 < rows[2]["test_accuracy"] <= 1.0  # the label is in f_0: a linear model on the columns finds it
+    assert all("error" not in r for r in rows) and {r["kind"] for r in rows[:4]} == {"classical"}
+    assert all(r["folds"] == 5 and r["cv_std"] is not None for r in rows[:6])  # 5-fold CV with its spread
+    assert 0.5 < rows[0]["test_accuracy"] <= 1.0  # the label is in f_0: a linear model on the columns finds it
+    assert np.isclose(sum(r["weight"] for r in rows[:6]), 1.0)
     table_lines = out[out.index("method  ") :].splitlines()
-    assert table_lines[0].split()[:2] == ["method", "best_val"]  # the selection score first, and the order
+    assert table_lines[0].split()[:2] == ["method", "cv_accuracy"]  # the selection score first, and the order
     shown = [line.split()[0] for line in table_lines[2 : 2 + len(rows)]]
-    assert shown == [r["method"] for r in sorted(rows, key=lambda r: -r["best_val"])]
+    assert shown == [r["method"] for r in sorted(rows, key=lambda r: -r["cv_accuracy"])]
     assert "never used for a choice" in out
+    assert MultimodalPredictor.load(tmp_path / "cmp" / "model").predict(table / "train.csv")["prediction"].notna().all()
+
+
+def test_compare_never_chooses_on_the_test_table(table, tmp_path, capsys):
+    """Poisoned test labels change the test columns and nothing else: not the scores, not the choice."""
+    df = pd.read_csv(table / "train.csv")
+    df.iloc[:60].to_csv(tmp_path / "test.csv", index=False)
+    df.iloc[:60].assign(label=lambda d: d["label"].iloc[::-1].to_numpy()).to_csv(tmp_path / "bad.csv", index=False)
+    results = []
+    for name in ("test.csv", "bad.csv"):
+        rc, out, err = run(
+            capsys,
+            "compare",
+            table / "train.csv",
+            "--target",
+            "label",
+            "--fusions",
+            "concat",
+            "--preset",
+            "fast",
+            "--test-table",
+            tmp_path / name,
+            "-o",
+            tmp_path / name.replace(".csv", ""),
+            *FAST[2:],
+            tmp_path / "c",
+        )
+        assert rc == 0, err
+        results.append(json.loads((tmp_path / name.replace(".csv", "") / "results.json").read_text())["rows"])
+    strip = lambda rows: [{k: v for k, v in r.items() if not k.startswith("test_") and k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(results[0]) == strip(results[1])
+    assert results[0][-1]["test_accuracy"] != results[1][-1]["test_accuracy"]
 
 
 def write(tmp_path, df, name="t.csv"):
@@ -161,7 +199,9 @@ def test_refusals_are_one_line(table, tmp_path, capsys, change, extra, message):
     (tmp_path / "schema.yaml").write_text("columns:\n  kind: numeric\n")
     extra = [str(table) if e == "BASE" else str(tmp_path / "schema.yaml") if e == "SCHEMA" else e for e in extra]
     target = [] if "--target" in extra else ["--target", "label"]
-    rc, _, err = run(capsys, "fit", src, *target, *extra, "-o", tmp_path / "m", *FAST, tmp_path / "c")
+    rc, _, err = run(
+        capsys, "fit", src, *target, *FAST[:-1], *extra, "-o", tmp_path / "m", "--cache-dir", tmp_path / "c"
+    )
     assert rc == 2 and len(err.strip().splitlines()) == 1 and err.startswith("mmfuse: error: ")
     assert __import__("re").search(message, err), err
     assert not (tmp_path / "m").exists()

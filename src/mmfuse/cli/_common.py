@@ -21,7 +21,11 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--patience", type=int, help="epochs without validation improvement before stopping")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument(
-        "--time-limit", dest="max_time", type=float, help="seconds; training stops and keeps the best checkpoint"
+        "--time-limit",
+        dest="max_time",
+        type=float,
+        help="seconds for the run: training stops and keeps the best checkpoint (fit's selection: scoring "
+        "stops adding candidates, a quarter is kept for the refit)",
     )
     g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     h = p.add_argument_group("hardware (passed to lightning.Trainer)")
@@ -64,8 +68,9 @@ def missing_modality_options(args: argparse.Namespace) -> dict:
     return out
 
 
-def train_config_from_args(args: argparse.Namespace, base: dict | None = None) -> TrainConfig:
-    """TrainConfig from (config file section) ``base`` overridden by the options given on the command line."""
+def train_options_from_args(args: argparse.Namespace, base: dict | None = None) -> dict:
+    """The TrainConfig fields of (config file section) ``base`` and of the options given on the command line (only
+    those given: defaults are the caller's), checked against TrainConfig now."""
     data = dict(base or {})
     for key in (
         "max_epochs",
@@ -86,7 +91,13 @@ def train_config_from_args(args: argparse.Namespace, base: dict | None = None) -
         data["devices"] = int(args.devices) if str(args.devices).isdigit() else args.devices
     if getattr(args, "no_progress", False):
         data["progress_bar"] = False
-    return from_dict(TrainConfig, data)
+    from_dict(TrainConfig, data)  # a wrong field or type is refused now
+    return data
+
+
+def train_config_from_args(args: argparse.Namespace, base: dict | None = None) -> TrainConfig:
+    """TrainConfig from (config file section) ``base`` overridden by the options given on the command line."""
+    return from_dict(TrainConfig, train_options_from_args(args, base))
 
 
 def load_config_file(path: str | None) -> dict:

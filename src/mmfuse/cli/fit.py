@@ -21,7 +21,7 @@ from mmfuse.cli._common import (
     limits_from_args,
     missing_modality_options,
     settings_from_args,
-    train_config_from_args,
+    train_options_from_args,
 )
 from mmfuse.errors import ConfigError
 
@@ -61,6 +61,19 @@ def add_table_args(p: argparse.ArgumentParser) -> None:
     add_overwrite_arg(p)
 
 
+def add_preset_arg(p: argparse.ArgumentParser) -> None:
+    from mmfuse.evaluation.selection import DEFAULT_PRESET, PRESETS
+
+    p.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default=DEFAULT_PRESET,
+        help="how much selection: fast (linear + concat, one validation split), medium (linear per modality, "
+        "concat, late_mean, 5-fold CV under 5,000 rows), best (7 fusions, 2x5-fold CV under 2,000 rows); "
+        "every preset ensembles its candidates and refits on all rows",
+    )
+
+
 def table_inputs(args: argparse.Namespace) -> list:
     """The files a table command reads, which its output may never be or contain."""
     return [getattr(args, k, None) for k in ("table", "val_table", "test_table", "schema")]
@@ -98,14 +111,19 @@ def objective_terms(items: list[str], fusion: str, base: dict) -> dict:
     return terms
 
 
-def predictor_from_args(args: argparse.Namespace, fusion: str = "concat"):
-    """A :class:`MultimodalPredictor` configured from the shared options."""
-    from mmfuse.predictor import TRAIN_DEFAULTS, MultimodalPredictor
+def predictor_from_args(args: argparse.Namespace, fusion: str | None = None):
+    """A :class:`MultimodalPredictor` configured from the shared options (only the options given: the predictor
+    applies its defaults and the capacity rule under them)."""
+    from mmfuse.predictor import MultimodalPredictor
 
     sets = settings_from_args(args)
+    if args.objective and fusion is None:
+        fusion = "concat"  # an extra objective shapes one fusion model's shared embeddings: no selection
     if args.objective:
-        sets["train"]["objectives"] = objective_terms(args.objective, fusion, sets["train"].get("objectives", {}))
-    train = train_config_from_args(args, {**TRAIN_DEFAULTS, "progress_bar": not args.no_progress, **sets["train"]})
+        sets["train"]["objectives"] = objective_terms(
+            args.objective, fusion or "concat", sets["train"].get("objectives", {})
+        )
+    train = train_options_from_args(args, sets["train"])
     model = {**sets["model"], **missing_modality_options(args)}
     if args.hidden:
         model["hidden"] = args.hidden
@@ -115,6 +133,7 @@ def predictor_from_args(args: argparse.Namespace, fusion: str = "concat"):
     return MultimodalPredictor(
         target=args.target,
         fusion=fusion,
+        preset=getattr(args, "preset", "medium"),
         schema=args.schema,
         base_dir=args.base_dir,
         allow_outside=args.allow_outside,
@@ -137,7 +156,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_table_args(p)
     p.add_argument("-o", "--out", required=True, help="model directory to write")
-    p.add_argument("--fusion", default="concat", help="registered fusion method (see `mmfuse list`)")
+    p.add_argument(
+        "--fusion",
+        help="train this one registered fusion method (see `mmfuse list`) with early stopping on a validation "
+        "part, instead of selecting among the preset's candidates",
+    )
+    add_preset_arg(p)
     p.add_argument(
         "--dry-run", action="store_true", help="print the inferred schema and stop (a starting point for --schema)"
     )
@@ -162,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
         return 0  # another process of a distributed run: the first one saves and reports
     predictor.save(args.out, overwrite=args.overwrite, inputs=table_inputs(args))
     m = predictor.metrics
+    sel = predictor.meta.get("selection")
     for it in m.get("issue_log", [])[:10]:
         print(
             f"  row {it['row']}, {it['column']}: {it['reason']}"
@@ -172,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         json.dumps(
             {
-                "validation": m["validation"],
+                ("out_of_fold" if sel else "validation"): m["validation"],
                 "rows": m["rows"],
                 "epochs": predictor.meta["epochs"],
                 "train_time_s": round(predictor.meta["train_time_s"], 2),
@@ -183,5 +208,13 @@ def run(args: argparse.Namespace) -> int:
             indent=2,
         )
     )
+    if sel:
+        from mmfuse.predictor import selection_table
+
+        print(f"selection ({sel['preset']}): {sel['protocol']}")
+        print(selection_table(sel["candidates"], schema.task))
+        print(f"chosen: {sel['reason']}")
+    else:
+        print("\n".join(predictor.plan))
     print(f"model saved to {args.out}")
     return 0

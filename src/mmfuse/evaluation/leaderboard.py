@@ -119,6 +119,8 @@ def run_leaderboard(
 COLUMNS = [
     "method",
     "kind",
+    "cv_std",
+    "weight",
     "test_accuracy",
     "test_macro_f1",
     "test_mae",
@@ -180,18 +182,19 @@ def plot_leaderboard(rows: list[dict[str, Any]], path: Path, title: str) -> None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ok = [r for r in rows if "error" not in r]
-    key = "test_accuracy" if any("test_accuracy" in r for r in ok) else "test_mae"
-    ok.sort(key=lambda r: r[key], reverse=key != "test_accuracy")
+    names = ("test_accuracy", "test_mae", "test_macro_f1", "cv_accuracy", "cv_mae", "cv_macro_f1")
+    key = next((k for k in names if any(isinstance(r.get(k), float) for r in rows)), "test_accuracy")
+    ok = [r for r in rows if "error" not in r and isinstance(r.get(key), float)]
+    ok.sort(key=lambda r: r[key], reverse=not key.endswith("_mae"))
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(ok) + 1.2))
     colors = ["#9e9e9e" if r["kind"] == "unimodal" else "#1f77b4" for r in ok]
     ax.barh([r["method"] for r in ok], [r[key] for r in ok], color=colors)
     for i, r in enumerate(ok):
         ax.text(r[key], i, f" {r[key]:.3f}", va="center", fontsize=8)
     ax.set_xlabel(key.replace("_", " "))
-    ax.set_title(f"{title}: test {key.replace('test_', '')} (grey = unimodal)")
+    ax.set_title(f"{title}: {key.replace('_', ' ')} (grey = unimodal)")
     lo = min(r[key] for r in ok) if ok else 0
-    ax.set_xlim(max(0.0, lo - 0.1) if key == "test_accuracy" else 0, (max(r[key] for r in ok) * 1.08) if ok else 1)
+    ax.set_xlim(max(0.0, lo - 0.1) if not key.endswith("_mae") else 0, (max(r[key] for r in ok) * 1.08) if ok else 1)
     fig.tight_layout()
     png = figure_png(fig, dpi=120)
     plt.close(fig)

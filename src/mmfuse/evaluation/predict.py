@@ -186,3 +186,17 @@ def masks_transform(drop: Mapping[str, np.ndarray | bool]) -> Callable[[dict[str
         return {**batch, "inputs": inputs, "masks": masks}
 
     return apply
+
+
+def output_metrics(out: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
+    """:func:`task_metrics` of activated outputs: probabilities (classification / multi-label, e.g. an average
+    over ensemble members or folds) or values (regression), against targets ``y``."""
+    kind = task_kind(task)
+    p = np.clip(out, 1e-12, 1.0)
+    if kind.activation == "softmax":
+        z = np.log(p)  # log-probabilities: softmax gives ``out`` back
+    elif kind.activation == "sigmoid":
+        z = np.log(p) - np.log(np.clip(1.0 - out, 1e-12, 1.0))  # logits: ``z > 0`` exactly where ``out > 0.5``
+    else:
+        z = out
+    return task_metrics(Predictions(z, y, {}, 0.0), task)

@@ -96,8 +96,10 @@ def _subset(ds: Dataset, max_samples: int | None) -> Dataset:
 @torch.no_grad()
 def mean_modality_weights(model: torch.nn.Module, dataset: Dataset, batch_size: int = 256) -> dict[str, float] | None:
     """Average of ``model.fusion.modality_weights(embeddings, masks)`` ``(B, M)`` over ``dataset``; None if the method
-    has none."""
-    fusion = model.fusion
+    has none, or the model has no fusion module (an ensemble, a linear model)."""
+    fusion = getattr(model, "fusion", None)
+    if fusion is None:
+        return None
     if not isinstance(fusion, Fusion):
         raise TypeError(f"{type(model).__name__}.fusion is not a fusion module; modality weights need one.")
     model.eval()

@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import nn
 
-from mmfuse.config import ModelConfig
+from mmfuse.config import ModelConfig, from_dict
 from mmfuse.errors import ConfigError
 from mmfuse.models.missing import MissingTokens, ModalityDropout
 from mmfuse.models.multimodal import MultimodalModel
@@ -63,7 +63,10 @@ def task_specs(cfg: ModelConfig) -> dict[str, dict[str, Any]]:
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
-    """Build encoders, fusion, head(s) and missing-modality modules named in ``cfg``."""
+    """Build encoders, fusion, head(s) and missing-modality modules named in ``cfg`` (an
+    :class:`~mmfuse.models.ensemble.Ensemble` when ``cfg.members`` is set)."""
+    if cfg.members:
+        return build_ensemble(cfg)
     if not cfg.encoders:
         raise ConfigError("ModelConfig.encoders is empty; give at least one modality.")
     tasks = task_specs(cfg)
@@ -123,3 +126,19 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     if cfg.unimodal_heads:
         unimodal = {m: HEADS.build("linear", in_dim=d, out_dim=cfg.num_outputs) for m, d in dims.items()}
     return MultimodalModel(encoders, fusion, head, unimodal, tokens, dropout)
+
+
+def build_ensemble(cfg: ModelConfig) -> nn.Module:
+    """The :class:`~mmfuse.models.ensemble.Ensemble` that ``cfg.members`` describes (weights not yet loaded)."""
+    from mmfuse.models.ensemble import Ensemble, LinearModel
+
+    members: list[nn.Module] = []
+    for i, entry in enumerate(cfg.members):
+        if not isinstance(entry, dict) or ("model" in entry) == ("linear" in entry):
+            raise ConfigError(f"ModelConfig.members[{i}] must hold exactly one of 'model' or 'linear', and 'weight'.")
+        if "model" in entry:
+            members.append(build_model(from_dict(ModelConfig, dict(entry["model"]))))
+        else:
+            lin = dict(entry["linear"])
+            members.append(LinearModel(list(lin["modalities"]), int(lin["in_features"]), int(lin["num_outputs"])))
+    return Ensemble(members, [float(e.get("weight", 1.0)) for e in cfg.members], cfg.task)

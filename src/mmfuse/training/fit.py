@@ -43,6 +43,7 @@ def quiet_lightning() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        warnings.filterwarnings("ignore", message=".*validation_step.*no `val_dataloader`.*")
         warnings.filterwarnings("ignore", message=".*number of training batches.*smaller than the logging interval.*")
         for lg in loggers:
             lg.setLevel(logging.WARNING)
@@ -79,6 +80,7 @@ class FitResult:
     best_score: float | None = None  # best validation value of the monitored metric
     epochs_run: int = 0
     global_rank: int = 0
+    best_epoch: int | None = None  # epochs trained when the best validation score was reached (None without val)
 
 
 def make_loader(ds: Dataset, cfg: TrainConfig, shuffle: bool) -> DataLoader:
@@ -97,7 +99,7 @@ def fit(
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
     train: Dataset,
-    val: Dataset,
+    val: Dataset | None,
     out_dir: str | Path | None = None,
     extra_meta: dict[str, Any] | None = None,
     callbacks: list[Callback] | None = None,
@@ -109,7 +111,8 @@ def fit(
     With ``model_cfg.tasks`` the model is multi-task: the datasets' targets are ``{task: tensor}``, each task
     adds its weighted loss term, and the best checkpoint is chosen by ``val/loss`` unless
     ``train_cfg.monitor`` names e.g. ``"<task>/accuracy"`` (see :mod:`mmfuse.training.task`).
-    Returns the model with the best validation weights loaded.
+    Returns the model with the best validation weights loaded. Without ``val`` (a refit on every row, with the
+    epoch budget found by cross-validation) it trains exactly ``max_epochs`` epochs and keeps the last weights.
 
     ``out_dir`` is checked before training (:func:`mmfuse.files.check_output_dir`: an earlier model there is
     replaced only with ``overwrite``). Several processes share the best checkpoint through a folder beside
@@ -153,6 +156,7 @@ def fit(
             filename="best",
         )
         stopper = EarlyStopping(monitor=f"val/{task.monitor}", mode=task.monitor_mode, patience=train_cfg.patience)
+        selecting = [checkpoint, stopper] if val is not None else []
         trainer = L.Trainer(
             max_epochs=train_cfg.max_epochs,
             accelerator=train_cfg.accelerator,
@@ -161,8 +165,10 @@ def fit(
             num_nodes=train_cfg.num_nodes,
             precision=train_cfg.precision,
             deterministic=train_cfg.deterministic,
-            callbacks=[checkpoint, stopper, history, *(callbacks or [])],
+            callbacks=[*selecting, history, *(callbacks or [])],
             logger=False,
+            enable_checkpointing=val is not None,  # without validation nothing is chosen: the last weights stay
+            default_root_dir=tmp,
             enable_progress_bar=train_cfg.progress_bar,
             enable_model_summary=False,
             max_time=None if train_cfg.max_time is None else {"seconds": float(train_cfg.max_time)},
@@ -170,9 +176,10 @@ def fit(
             **({} if train_cfg.limit_train_batches == 1.0 else {"limit_train_batches": train_cfg.limit_train_batches}),
         )
         t0 = time.perf_counter()
-        trainer.fit(task, make_loader(train, train_cfg, True), make_loader(val, train_cfg, False))
+        val_loader = make_loader(val, train_cfg, False) if val is not None else None
+        trainer.fit(task, make_loader(train, train_cfg, True), val_loader)
         train_time = time.perf_counter() - t0
-        best_path = checkpoint.best_model_path
+        best_path = checkpoint.best_model_path if val is not None else ""
         if best_path:
             state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
             task.load_state_dict(state)
@@ -181,7 +188,7 @@ def fit(
             if trainer.is_global_zero:
                 shutil.rmtree(ckpt_dir, ignore_errors=True)
     model.eval()
-    best = checkpoint.best_model_score
+    best = checkpoint.best_model_score if val is not None else None
     result = FitResult(
         model=model,
         task=task,
@@ -192,6 +199,7 @@ def fit(
         best_score=None if best is None else float(best),
         epochs_run=trainer.current_epoch,
         global_rank=trainer.global_rank,
+        best_epoch=_best_epoch(history.epochs, f"val/{task.monitor}", task.monitor_mode) if val is not None else None,
     )
     if out_dir is not None and trainer.is_global_zero:
         meta = {
@@ -201,11 +209,20 @@ def fit(
             "train_time_s": train_time,
             "best_val": result.best_score,
         }
-        if task_kind(model_cfg.task).single_label and not model_cfg.tasks:
+        if task_kind(model_cfg.task).single_label and not model_cfg.tasks and val is not None:
             meta["calibration"] = validation_temperature(model, val)
         meta.update(extra_meta or {})
         save_model_dir(out_dir, model, meta, objectives=task.objectives, overwrite=overwrite)
     return result
+
+
+def _best_epoch(history: list[dict[str, float]], key: str, mode: str) -> int | None:
+    """Epochs trained (1-based) when ``key`` was best in ``history`` (the first of equal values)."""
+    rows = [(int(r["epoch"]) + 1, r[key]) for r in history if key in r]
+    if not rows:
+        return None
+    sign = -1.0 if mode == "max" else 1.0
+    return min(rows, key=lambda r: (sign * r[1], r[0]))[0]
 
 
 def validation_temperature(model: nn.Module, val: Dataset) -> dict[str, Any]:

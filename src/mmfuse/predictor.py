@@ -125,7 +125,7 @@ class MultimodalPredictor:
             else Limits(**{k: v for k, v in dict(limits or {}).items() if v is not None})
         )
         self.pipeline: TablePipeline | None = None
-        self.model = None
+        self.model: Any = None  # nn.Module once fitted or loaded (MultimodalModel, Ensemble, ...)
         self.meta: dict[str, Any] = {}
         self.metrics: dict[str, Any] = {}
         self.fit_issues: list[Issue] = []
@@ -639,7 +639,7 @@ class MultimodalPredictor:
 
         pipe = self._require()
         state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        files = {
+        files: dict[str, bytes | str] = {
             "model.safetensors": save(state),
             "config.json": _dumps(
                 {**self.meta, "predictor": {"target": pipe.schema.target, "fusion": self.meta["model"]["fusion"]}}

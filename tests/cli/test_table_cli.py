@@ -284,3 +284,33 @@ def test_embed_and_retrieve_accept_a_model_from_fit(table, tmp_path, capsys):
     )
     rc, _, err = run(capsys, "retrieve", tmp_path / "m", "--query", "f", "--gallery", "track")
     assert rc == 2 and "pass --table TABLE" in err
+
+
+def test_compare_over_seeds_reports_mean_and_spread(table, tmp_path, capsys):
+    rc, out, err = run(
+        capsys,
+        "compare",
+        table / "train.csv",
+        "--target",
+        "label",
+        "--fusions",
+        "concat",
+        "--preset",
+        "fast",
+        "--seeds",
+        "0,1",
+        "--test-fraction",
+        "0.2",
+        "-o",
+        tmp_path / "cmp",
+        *FAST[2:],
+        tmp_path / "c",
+    )
+    assert rc == 0, err
+    results = json.loads((tmp_path / "cmp" / "results.json").read_text())
+    assert results["seeds"] == [0, 1] and len(results["per_seed"]) == 2
+    for row in results["rows"]:
+        per = [r for rows in results["per_seed"] for r in rows if r["method"] == row["method"]]
+        assert row["seeds"] == 2 and np.isclose(row["test_accuracy"], np.mean([r["test_accuracy"] for r in per]))
+        assert np.isclose(row["cv_std"], np.std([r["cv_accuracy"] for r in per]))
+    assert "the 2 seeds 0,1" in out

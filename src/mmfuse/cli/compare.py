@@ -35,6 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--test-fraction", type=float, default=0.0, help="test share carved from TABLE without --test-table (default 0)"
     )
+    p.add_argument(
+        "--seeds",
+        help="comma-separated seeds, e.g. 0,1,2: the whole comparison per seed (folds, models), reported as the mean "
+        "with its spread over seeds (cv_std, test_*_std); default: --seed alone",
+    )
     p.add_argument("-o", "--out", help="results folder (results.json, results.csv, leaderboard.png, model/)")
     add_train_args(p)
     p.set_defaults(func=run)
@@ -58,9 +63,15 @@ def run(args: argparse.Namespace) -> int:
 
         check_output_dir(args.out, "results", args.overwrite, table_inputs(args))
     t0 = time.perf_counter()
-    rows = predictor.leaderboard(
-        args.table, args.val_table, args.test_table, 0.0 if args.test_table else args.test_fraction
-    )
+    seeds = _seeds(args)
+    per_seed = []
+    for seed in seeds:
+        predictor.seed = predictor.train_options["seed"] = seed
+        rows = predictor.leaderboard(
+            args.table, args.val_table, args.test_table, 0.0 if args.test_table else args.test_fraction
+        )
+        per_seed.append([{**r, "seed": seed} for r in rows])
+    rows = per_seed[0] if len(seeds) == 1 else over_seeds(per_seed)
     pipe = predictor.pipeline
     assert pipe is not None
     print("schema:\n" + pipe.schema.describe())
@@ -80,13 +91,21 @@ def run(args: argparse.Namespace) -> int:
             Path(args.out),
             pipe.schema.target,
             total_s=time.perf_counter() - t0,
-            extra={"model_options": dict(predictor.model_options), "protocol": sel["protocol"], "target_std": std},
+            extra={
+                "model_options": dict(predictor.model_options),
+                "protocol": sel["protocol"],
+                "target_std": std,
+                "seeds": seeds,
+                **({"per_seed": per_seed} if len(seeds) > 1 else {}),
+                "model_seed": seeds[-1],
+            },
         )
         predictor.save(Path(args.out) / "model", overwrite=True, inputs=table_inputs(args))
     print(format_table(rows, sort_by=score, higher_is_better=kind.higher_is_better))
+    spread = "folds" if len(seeds) == 1 else f"the {len(seeds)} seeds {','.join(map(str, seeds))} (means shown)"
     print(
-        f"sorted by {score}: the out-of-fold {kind.main_metric} of {sel['protocol']} (cv_std: its spread over folds); "
-        "test columns, when shown, are reported, never used for a choice."
+        f"sorted by {score}: the out-of-fold {kind.main_metric} of {sel['protocol']} (cv_std: its spread over "
+        f"{spread}); test columns, when shown, are reported, never used for a choice."
     )
     print(f"selected: {sel['reason']}")
     print(f"total {time.perf_counter() - t0:.1f} s")
@@ -100,6 +119,48 @@ def run(args: argparse.Namespace) -> int:
             f"{fusion_rows[0]['method']}: {fusion_rows[0]['error']}"
         )
     return 1 if failed else 0
+
+
+def _seeds(args: argparse.Namespace) -> list[int]:
+    from mmfuse.errors import ConfigError
+
+    if not args.seeds:
+        return [args.seed]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds {args.seeds!r} must be comma-separated whole numbers, e.g. 0,1,2.") from None
+    if not seeds:
+        raise ConfigError("--seeds names no seed; give e.g. 0,1,2.")
+    return seeds
+
+
+def over_seeds(per_seed: list[list[dict]]) -> list[dict]:
+    """One row per method: the mean over seeds of every number, ``cv_std`` and ``test_*_std`` the spread over seeds
+    (population std), ``error`` when a method failed for any seed."""
+    import numpy as np
+
+    out = []
+    for first in per_seed[0]:
+        same = [r for rows in per_seed for r in rows if r["method"] == first["method"]]
+        row = {k: v for k, v in first.items() if not isinstance(v, (int, float)) or isinstance(v, bool)}
+        row.pop("seed", None)
+        errors = [r["error"] for r in same if "error" in r]
+        if errors:
+            row["error"] = errors[0]
+        ok = [r for r in same if "error" not in r]
+        for k in {k for r in ok for k, v in r.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}:
+            if k in ("seed", "cv_std"):
+                continue
+            vals = [float(r[k]) for r in ok if isinstance(r.get(k), (int, float))]
+            row[k] = float(np.mean(vals))
+            if k.startswith("cv_"):
+                row["cv_std"] = float(np.std(vals))
+            elif k.startswith("test_"):
+                row[f"{k}_std"] = float(np.std(vals))
+        row["seeds"] = len(ok)
+        out.append(row)
+    return out
 
 
 class CompareFailed(MmfuseError):

@@ -359,9 +359,9 @@ class Selector:
         s = Scored(c)
         kind = task_kind(self.task)
         try:
-            repeats = []
+            repeats: list[np.ndarray] = []
             for r, rep in enumerate(folds):
-                oof = None
+                oof: np.ndarray | None = None
                 for f, (tr, va) in enumerate(rep):
                     left = None if deadline is None else deadline - time.perf_counter()
                     if left is not None and left <= 0:
@@ -379,7 +379,8 @@ class Selector:
                     s.fold_scores.append(_metric(out, self.y[va], self.task, kind.main_metric))
                     if best is not None:
                         s.best_epochs.append(best)
-                repeats.append(oof)
+                if oof is not None:
+                    repeats.append(oof)
             s.oof = np.mean(repeats, 0)
             covered = np.unique(np.concatenate([va for _, va in folds[0]]))
             s.metrics = _metrics(s.oof[covered], self.y[covered], self.task)
@@ -423,10 +424,11 @@ class Selector:
             )
         covered = np.unique(np.concatenate([va for _, va in folds[0]]))
         y = self.y[covered]
-        oofs = [s.oof[covered] for s in ok]  # type: ignore[index]
+        full = [s.oof for s in ok if s.oof is not None]
+        oofs = [o[covered] for o in full]
         w = ensemble_selection(oofs, y, self.task, rounds) if len(ok) > 1 else np.ones(1)
         weights = {ok[i].candidate.name: float(v) for i, v in enumerate(w) if v > 0}
-        blend = sum(v * s.oof for v, s in zip(w, ok) if v > 0)  # type: ignore[operator]
+        blend = np.sum([v * o for v, o in zip(w, full)], 0)
         metrics = _metrics(blend[covered], y, self.task)
         best = min(range(len(ok)), key=lambda i: (_key(oofs[i], y, self.task), i))
         if len(weights) == 1:

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from mmfuse.contract import modality_order
+from mmfuse.models.multimodal import MultimodalModel
 from mmfuse.tasks import task_kind
 
 
@@ -46,6 +47,9 @@ class LinearModel(nn.Module):
     (:func:`mmfuse.evaluation.classical.fit_linear`); a binary logistic regression's single decision value ``d``
     becomes the two logits ``(0, d)``, whose softmax is scikit-learn's ``predict_proba``.
     """
+
+    mean: Tensor
+    scale: Tensor
 
     def __init__(self, modalities: Sequence[str], in_features: int, num_outputs: int) -> None:
         super().__init__()
@@ -78,6 +82,8 @@ class Ensemble(nn.Module):
         weights: one non-negative weight per member; normalised to sum to 1.
         task: the task kind's name (how outputs are averaged).
     """
+
+    weights: Tensor
 
     def __init__(self, members: Sequence[nn.Module], weights: Sequence[float], task: str) -> None:
         super().__init__()
@@ -112,23 +118,23 @@ class Ensemble(nn.Module):
 
     def encode(self, inputs: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """The primary member's per-modality embeddings."""
-        if self.primary is None:
-            raise TypeError("This ensemble has only linear members, which learn no embeddings.")
-        return self.primary.encode(inputs, masks)
+        primary = self.primary
+        if not isinstance(primary, MultimodalModel):
+            raise TypeError("This ensemble has no fusion member (only linear models), so it learns no embeddings.")
+        return primary.encode(inputs, masks)
 
     def forward(self, inputs: Mapping[str, Tensor], masks: Mapping[str, Tensor] | None = None) -> dict[str, Any]:
         kind = task_kind(self.task)
         outs = [m(inputs, masks) for m in self.members]
-        w = self.weights
         preds = [o["prediction"].float() for o in outs]
         if kind.activation == "softmax":
-            p = sum(w[i] * torch.softmax(z, 1) for i, z in enumerate(preds))
-            prediction = torch.log(torch.clamp(p, min=1e-12))  # type: ignore[arg-type]
+            p = _weighted(self.weights, [torch.softmax(z, 1) for z in preds])
+            prediction = torch.log(torch.clamp(p, min=1e-12))
         elif kind.activation == "sigmoid":
-            p = torch.clamp(sum(w[i] * torch.sigmoid(z) for i, z in enumerate(preds)), 1e-7, 1 - 1e-7)  # type: ignore[arg-type]
+            p = torch.clamp(_weighted(self.weights, [torch.sigmoid(z) for z in preds]), 1e-7, 1 - 1e-7)
             prediction = torch.log(p) - torch.log1p(-p)
         else:
-            prediction = sum(w[i] * z for i, z in enumerate(preds))  # type: ignore[assignment]
+            prediction = _weighted(self.weights, preds)
         main = outs[self.primary_index] if self.primary_index is not None else outs[0]
         used: dict[str, Tensor] = {}
         for o in outs:
@@ -140,3 +146,11 @@ class Ensemble(nn.Module):
             "embeddings": main.get("embeddings", {}),
             **({"fused": main["fused"]} if "fused" in main else {}),
         }
+
+
+def _weighted(weights: Tensor, values: Sequence[Tensor]) -> Tensor:
+    """``sum_i weights[i] * values[i]``."""
+    total = weights[0] * values[0]
+    for w, v in zip(weights[1:], values[1:]):
+        total = total + w * v
+    return total

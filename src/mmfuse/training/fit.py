@@ -17,6 +17,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +164,7 @@ def fit(
             devices=train_cfg.devices,
             strategy=train_cfg.strategy,
             num_nodes=train_cfg.num_nodes,
-            precision=train_cfg.precision,
+            precision=train_cfg.precision,  # type: ignore[arg-type]  # checked by Lightning, named in TrainConfig
             deterministic=train_cfg.deterministic,
             callbacks=[*selecting, history, *(callbacks or [])],
             logger=False,
@@ -171,9 +172,9 @@ def fit(
             default_root_dir=tmp,
             enable_progress_bar=train_cfg.progress_bar,
             enable_model_summary=False,
-            max_time=None if train_cfg.max_time is None else {"seconds": float(train_cfg.max_time)},
+            max_time=None if train_cfg.max_time is None else timedelta(seconds=float(train_cfg.max_time)),
             num_sanity_val_steps=0,
-            **({} if train_cfg.limit_train_batches == 1.0 else {"limit_train_batches": train_cfg.limit_train_batches}),
+            limit_train_batches=train_cfg.limit_train_batches,  # 1.0 (every batch) is Lightning's default
         )
         t0 = time.perf_counter()
         val_loader = make_loader(val, train_cfg, False) if val is not None else None

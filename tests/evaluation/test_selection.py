@@ -145,3 +145,12 @@ def test_every_preset_lists_registered_fusions(name):
     from mmfuse.registry import FUSIONS
 
     assert set(PRESETS[name].fusions) <= set(FUSIONS.list())
+
+
+def test_a_time_limit_keeps_the_first_candidate_and_skips_the_rest():
+    ds, y = _toy(120)
+    sel = _selector(ds, y)
+    cands = [Candidate("sklearn_concat", modalities=["a", "b"]), Candidate("concat", fusion="concat")]
+    folds, protocol = plan_folds([str(v) for v in y], len(y), PRESETS["medium"], seed=0)
+    chosen = sel.select(cands, folds, protocol, time_limit=1e-6)
+    assert chosen.weights == {"sklearn_concat": 1.0} and "time limit" in (chosen.scored[1].error or "")

@@ -25,7 +25,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +38,7 @@ import numpy as np
 
 from mmfuse.data.base import TensorMultimodalDataset
 from mmfuse.errors import ConfigError, DataError
+from mmfuse.tabular import _wide as W
 from mmfuse.tabular import readers as R
 from mmfuse.tabular.cache import EmbeddingCache
 from mmfuse.tabular.schema import Schema
@@ -50,6 +55,8 @@ OPTIONS = {
 ENCODER_CHOICES = {"text": ("minilm_frozen", "minilm"), "image": ("efficientnet_lite0", "cnn")}
 POSITIVE_INT = ("out_dim", "size", "channels", "max_len", "n_mels", "sample_rate", "max_length", "max_categories")
 DEFAULT_OUT = 64
+MAX_CELL_ISSUES = 20  # a row with more imputed numeric cells gets one issue counting them
+WIDE_STAGE = 1000  # stages over this many columns print a line when progress is on
 UNK = "<unk>"
 
 
@@ -219,7 +226,8 @@ class TablePipeline:
     def fit(self, df: Any, rows: np.ndarray | None = None) -> TablePipeline:
         """Learn the target encoding and every modality's state from training rows ``rows`` of ``df``."""
         rows = np.arange(len(df)) if rows is None else rows
-        part = df.iloc[rows]
+        every = len(rows) == len(df) and bool(np.all(np.asarray(rows) == np.arange(len(df))))
+        part = df if every else df.iloc[rows]
         self.fit_target(part[self.schema.target].tolist())
         self.state = {}
         for name, (kind, cols) in self.schema.modalities().items():
@@ -263,7 +271,8 @@ class TablePipeline:
     def transform(self, df: Any, rows: np.ndarray | None = None, with_target: bool = True) -> TableData:
         """Tensors of rows ``rows`` of ``df`` (default all), with the issue log (row numbers are table positions)."""
         rows = np.arange(len(df)) if rows is None else np.asarray(rows, np.int64)
-        part = df.iloc[rows]
+        every = len(rows) == len(df) and bool(np.all(rows == np.arange(len(df))))
+        part = df if every else df.iloc[rows]  # every row: no copy of a wide table
         for name, st in self.state.items():
             absent = [c for c in st["columns"] if c not in df.columns]
             if absent:
@@ -337,6 +346,18 @@ class TablePipeline:
         return self
 
     # ------------------------------------------------------------------ helpers
+    @contextmanager
+    def _stage(self, what: str, columns: int) -> Iterator[None]:
+        """A line on stderr before and after a stage over ``WIDE_STAGE`` columns or more (when ``progress``
+        is on): a 100,000-column table takes seconds per stage, and silence reads as a hang."""
+        show = self.progress and columns >= WIDE_STAGE
+        if show:
+            print(f"mmfuse: {what} ...", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        yield
+        if show:
+            print(f"mmfuse: {what}: done in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+
     def _paths(self, part: Any, col: str, rows: np.ndarray, issues: list[R.Issue]) -> dict[int, Path]:
         """``{j: path}`` of the usable path cells of ``col`` (j = position in ``rows``)."""
         out = {}
@@ -609,10 +630,23 @@ class TablePipeline:
         """Raw vectors ``(N, D)`` (NaN where empty) and the rows that have one."""
         n = len(rows)
         if grouped:  # numeric columns: a row is absent when all of them are empty
-            x = part[cols].apply(_to_float).to_numpy(np.float32)
+            if all(W.numeric_dtype_columns(part, cols)):
+                x = np.empty((n, len(cols)), np.float32)
+                with self._stage(f"reading {len(cols):,} columns {cols[0]}..{cols[-1]} of {n:,} rows", len(cols)):
+                    for sl, v in W.numeric_chunks(part, cols, np.float32):
+                        x[:, sl] = v
+            else:
+                x = part[cols].apply(_to_float).to_numpy(np.float32)
             mask = ~np.isnan(x).all(1)
             for j in np.flatnonzero(~mask):
                 issues.append(R.Issue(int(rows[j]), f"{cols[0]}..{cols[-1]}", "all values empty"))
+            return x, mask
+        x, reasons, dim = W.vectors(part[cols[0]], dim)  # Arrow lists, JSON strings, arrays: no per-cell parsing
+        if x is not None:
+            mask = np.ones(n, bool)
+            for j, reason in sorted(reasons.items()):
+                mask[j] = False
+                issues.append(R.Issue(int(rows[j]), cols[0], reason))
             return x, mask
         vecs, mask = {}, np.zeros(n, bool)
         for j, (cell, r) in enumerate(zip(part[cols[0]].tolist(), rows)):
@@ -668,7 +702,20 @@ class TablePipeline:
     def _fit_tabular(self, part: Any, cols: list[str], opts: dict, rows: np.ndarray) -> dict[str, Any]:
         cap = int(opts.get("max_categories", 255))
         numeric, categorical = {}, {}
+        num = [c for c in cols if self.schema.columns[c] == "numeric"]
+        typed = [c for c, ok in zip(num, W.numeric_dtype_columns(part, num)) if ok]
+        with self._stage(f"statistics of {len(typed):,} numeric columns over {len(part):,} rows", len(typed)):
+            for sl, v in W.numeric_chunks(part, typed, np.float64):  # (N, k) blocks, not 100,000 Series
+                seen = np.isfinite(v).any(0)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # an all-empty column: the mean of nothing
+                    mu, sd = np.nanmean(v, 0), np.nanstd(v, 0)
+                for c, ok, m, d in zip(typed[sl], seen, mu.tolist(), sd.tolist()):
+                    numeric[c] = [m, d if d > 0 else 1.0] if ok else [0.0, 1.0]
+        typed_set = set(typed)
         for c in cols:
+            if c in typed_set:
+                continue
             if self.schema.columns[c] == "numeric":
                 v = _to_float(part[c]).to_numpy(np.float64)
                 mu, sd = (np.nanmean(v), np.nanstd(v)) if np.isfinite(v).any() else (0.0, 1.0)
@@ -686,18 +733,34 @@ class TablePipeline:
         self, part: Any, st: dict, rows: np.ndarray, issues: list[R.Issue]
     ) -> tuple[np.ndarray, np.ndarray]:
         n = len(rows)
-        blocks, present = [], np.zeros(n, bool)
-        for c in sorted(st["numeric"]):  # sorted: the layout never depends on JSON key order
-            mu, sd = st["numeric"][c]
-            raw = part[c].tolist()
+        present = np.zeros(n, bool)
+        names = sorted(st["numeric"])  # sorted: the layout never depends on JSON key order
+        x_num = np.zeros((n, len(names)), np.float32)
+        typed = dict(zip(names, W.numeric_dtype_columns(part, names)))
+        fast = [c for c in names if typed[c]]
+        stats = np.asarray([st["numeric"][c] for c in names], np.float64).reshape(-1, 2)
+        where = {c: k for k, c in enumerate(names)}
+        bad: list[tuple[int, int]] = []  # (row position j, column index k) of cells that are not finite numbers
+        with self._stage(f"standardising {len(fast):,} numeric columns of {n:,} rows", len(fast)):
+            for sl, v in W.numeric_chunks(part, fast, np.float32):  # (N, k): one block per CHUNK columns
+                idx = np.fromiter((where[c] for c in fast[sl]), np.int64, len(fast[sl]))
+                ok = np.isfinite(v)
+                present |= ok.any(1)
+                mu, sd = stats[idx, 0].astype(np.float32), stats[idx, 1].astype(np.float32)
+                x_num[:, idx] = np.where(ok, (v - mu) / sd, 0.0)  # (x - mean_train) / std_train, NaN -> the mean
+                jj, kk = np.nonzero(~ok)
+                bad += zip(jj.tolist(), idx[kk].tolist())
+        for c in names:
+            if typed[c]:
+                continue
+            k, (mu, sd) = where[c], st["numeric"][c]
             v = _to_float(part[c]).to_numpy(np.float64)
             ok = np.isfinite(v)
             present |= ok
-            for j in np.flatnonzero(~ok):
-                issues.append(
-                    R.Issue(int(rows[j]), c, f"{_bad_number(raw[j])} set to the training mean", action="imputed")
-                )
-            blocks.append(np.where(ok, (v - mu) / sd, 0.0)[:, None])
+            x_num[:, k] = np.where(ok, (v - mu) / sd, 0.0)
+            bad += [(int(j), k) for j in np.flatnonzero(~ok)]
+        self._numeric_issues(part, names, rows, sorted(bad), issues)
+        blocks = [x_num]
         for c in sorted(st["categorical"]):
             vocab = st["categorical"][c]
             index = {k: i for i, k in enumerate(vocab)}
@@ -717,9 +780,34 @@ class TablePipeline:
                         )
                 onehot[j, k] = 1.0
             blocks.append(onehot)
-        x = np.concatenate(blocks, 1).astype(np.float32) if blocks else np.zeros((n, 0), np.float32)
+        x = x_num if len(blocks) == 1 else np.concatenate(blocks, 1).astype(np.float32)
         x[~present] = 0.0
         return x, present
+
+    def _numeric_issues(
+        self, part: Any, names: list[str], rows: np.ndarray, bad: list[tuple[int, int]], issues: list[R.Issue]
+    ) -> None:
+        """One imputed-cell issue per cell, or, for a row with more than ``MAX_CELL_ISSUES`` such cells (a sparse
+        table written with empty cells), one issue counting them: the log stays readable and small."""
+        per_row: dict[int, list[int]] = {}
+        for j, k in bad:
+            per_row.setdefault(j, []).append(k)
+        for j, ks in per_row.items():
+            if len(ks) > MAX_CELL_ISSUES:
+                issues.append(
+                    R.Issue(
+                        int(rows[j]),
+                        f"{names[ks[0]]}..{names[ks[-1]]}",
+                        f"{len(ks):,} of {len(names):,} numeric values empty or not numbers, set to the training mean",
+                        action="imputed",
+                    )
+                )
+                continue
+            for k in ks:
+                raw = part[names[k]].iloc[j]
+                issues.append(
+                    R.Issue(int(rows[j]), names[k], f"{_bad_number(raw)} set to the training mean", action="imputed")
+                )
 
 
 def _is_number(s: str) -> bool:

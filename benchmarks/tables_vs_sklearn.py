@@ -88,7 +88,7 @@ def build(table: str, data_dir: str, seed: int):
 
         t = load_mosi_table(data_dir, protocol="standard", features=("audio",), download=False)
         part = {f: t[t["fold"] == f].drop(columns="fold").reset_index(drop=True) for f in ("train", "val", "test")}
-        return part["train"], part["val"], part["test"], "sentiment", "regression"
+        return part["train"], part["val"], part["test"], "label", "regression"
     if table == "wide-sparse":
         rng = np.random.default_rng(1000 + seed)
         n, d = 1200, 50_000

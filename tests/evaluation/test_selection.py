@@ -16,6 +16,7 @@ from mmfuse.evaluation.selection import (
     PRESETS,
     Candidate,
     Selector,
+    bagged_ensemble_selection,
     capacity,
     ensemble_selection,
     plan_folds,
@@ -54,10 +55,11 @@ def test_ensemble_weights_sum_to_one_and_never_lose_to_the_best_member(seed, mem
     for _ in range(members):
         z = rng.normal(size=(60, 3)) + 1.5 * np.eye(3)[y] * rng.random()
         oofs.append(np.exp(z) / np.exp(z).sum(1, keepdims=True))
-    w = ensemble_selection(oofs, y, "classification", rounds=10)
-    assert w.shape == (members,) and np.isclose(w.sum(), 1.0) and (w >= 0).all()
     acc = lambda p: output_metrics(p, y, "classification")["accuracy"]  # noqa: E731
-    assert acc(sum(wi * o for wi, o in zip(w, oofs))) >= max(acc(o) for o in oofs) - 1e-12
+    for select in (ensemble_selection, bagged_ensemble_selection):
+        w = select(oofs, y, "classification", rounds=10)
+        assert w.shape == (members,) and np.isclose(w.sum(), 1.0) and (w >= 0).all()
+        assert acc(sum(wi * o for wi, o in zip(w, oofs))) >= max(acc(o) for o in oofs) - 1e-12
 
 
 def _toy(n=240, seed=0):

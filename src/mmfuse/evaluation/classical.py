@@ -5,7 +5,8 @@ For the rows of a contract dataset: multinomial L2 logistic regression (classifi
 (regression; ``alpha`` by efficient leave-one-out CV over 10 values in [1e-4, 1e4]), fitted on
 
 * ``sklearn_concat``: every modality's inputs flattened and concatenated, plus one presence column per modality
-  (an absent modality's inputs are zero), standardised with the fitting rows' statistics;
+  (an absent modality's inputs are zero), standardised with the fitting rows' statistics and, at prediction,
+  held within each column's training range (:class:`~mmfuse.models.ensemble.LinearModel`);
 * ``sklearn_<modality>``: that modality alone.
 
 These are the bar a user would reach for first (a one-line scikit-learn model). :func:`fit_linear` returns the
@@ -98,6 +99,8 @@ def fit_linear(x: np.ndarray, y: np.ndarray, modalities: list[str], task: str, n
     with torch.no_grad():
         out.mean.copy_(torch.as_tensor(scaler.mean_, dtype=torch.float32))
         out.scale.copy_(torch.as_tensor(np.where(scaler.scale_ > 0, scaler.scale_, 1.0), dtype=torch.float32))
+        out.lo.copy_(torch.as_tensor(z.min(0), dtype=torch.float32))  # the training range of each standardised column
+        out.hi.copy_(torch.as_tensor(z.max(0), dtype=torch.float32))
         out.linear.weight.copy_(torch.as_tensor(w, dtype=torch.float32))
         out.linear.bias.copy_(torch.as_tensor(b, dtype=torch.float32))
     return out.eval()

@@ -15,9 +15,12 @@ The procedure (what ``mmfuse fit`` does unless one ``--fusion`` is named):
 3. **Ensemble selection** (Caruana et al., ICML 2004; the method AutoGluon's weighted ensemble uses): start
    from the best single candidate, then greedily add, with replacement, the candidate whose inclusion most
    improves the OOF score of the averaged outputs (``p = sum_i w_i p_i``, ``w_i`` = times chosen / rounds);
-   the best round is kept, so the ensemble is never below its best member on OOF data. Scores compare the main
-   metric first and then a proper loss (NLL for classification, MSE for regression), so accuracy ties are
-   broken by calibration; among exact ties the simpler candidate (earlier in the list) wins.
+   the best round is kept. The pass is bagged (the paper's section 3.3: 20 passes over random halves of the
+   candidates, weights averaged) against overfitting a few hundred OOF rows, and the bagged weights stand only
+   if their blend scores at least the best single candidate, so the ensemble is never below its best member on
+   OOF data. Scores compare the main metric first and then a proper loss (NLL for classification, MSE for
+   regression), so accuracy ties are broken by calibration; among exact ties the simpler candidate (earlier in
+   the list) wins.
 4. **Refit** on all training rows: each member with a weight is trained again, a fusion model for the median
    number of epochs at which its folds' validation was best (no early stopping: no row is left to stop on), a
    linear model with its regularisation chosen again by inner CV.
@@ -282,6 +285,30 @@ def ensemble_selection(oofs: Sequence[np.ndarray], y: np.ndarray, task: str, rou
     return best_counts / best_counts.sum()
 
 
+def bagged_ensemble_selection(
+    oofs: Sequence[np.ndarray], y: np.ndarray, task: str, rounds: int = 25, bags: int = 20, seed: int = 0
+) -> np.ndarray:
+    """Bagged ensemble selection (Caruana et al. 2004, section 3.3): :func:`ensemble_selection` on ``bags`` random
+    halves of the candidates, weights averaged. A greedy pass over a few hundred OOF rows overfits them (on a
+    100-row table one pass chose 0.94 on test where the best single model had 0.95); averaging over bags
+    smooths the weights. The bagged weights are kept when their blend scores at least the best single candidate on
+    the OOF rows; otherwise the plain pass is used, so the result is never below its best member there.
+    """
+    n = len(oofs)
+    plain = ensemble_selection(oofs, y, task, rounds)
+    if n < 3:
+        return plain
+    rng = np.random.default_rng(seed)
+    weights = np.zeros(n)
+    for _ in range(bags):
+        idx = np.sort(rng.choice(n, max(2, n // 2), replace=False))
+        weights[idx] += ensemble_selection([oofs[i] for i in idx], y, task, rounds)
+    weights /= weights.sum()
+    best_single = min(_key(o, y, task) for o in oofs)
+    blend = np.sum([w * o for w, o in zip(weights, oofs)], 0)
+    return weights if _key(blend, y, task) <= best_single else plain
+
+
 def _outputs(model: nn.Module, dataset: Dataset, task: str) -> np.ndarray:
     from mmfuse.evaluation.predict import predict
 
@@ -428,7 +455,7 @@ class Selector:
         y = self.y[covered]
         full = [s.oof for s in ok if s.oof is not None]
         oofs = [o[covered] for o in full]
-        w = ensemble_selection(oofs, y, self.task, rounds) if len(ok) > 1 else np.ones(1)
+        w = bagged_ensemble_selection(oofs, y, self.task, rounds) if len(ok) > 1 else np.ones(1)
         weights = {ok[i].candidate.name: float(v) for i, v in enumerate(w) if v > 0}
         blend = np.sum([v * o for v, o in zip(w, full)], 0)
         metrics = _metrics(blend[covered], y, self.task)

@@ -9,7 +9,7 @@ ensemble selection, :func:`mmfuse.evaluation.selection.ensemble_selection`):
 * regression: ``y = sum_i w_i f_i(x)``.
 
 :class:`LinearModel` is a standardised linear model on the flattened inputs of its modalities plus one presence
-column per modality (``z = W ((x - mu) / sigma) + b``), whose weights come from scikit-learn
+column per modality (``z = W clip((x - mu) / sigma, lo, hi) + b``), whose weights come from scikit-learn
 (:mod:`mmfuse.evaluation.classical`): the one-line baseline a user compares against, as a torch module, so it is
 saved as safetensors (never pickled), scored, ensembled, perturbed and explained exactly like a fusion model.
 
@@ -36,7 +36,8 @@ from mmfuse.tasks import task_kind
 
 
 class LinearModel(nn.Module):
-    """``z = W ((x - mu) / sigma) + b`` on ``x = [flatten(inputs[m]) * mask_m for m in modalities] + [mask_m]``.
+    """``z = W clip((x - mu) / sigma, lo, hi) + b`` on ``x = [flatten(inputs[m]) * mask_m for m in modalities] +
+    [mask_m]``.
 
     Args:
         modalities: the modalities it reads (in this order).
@@ -45,11 +46,16 @@ class LinearModel(nn.Module):
 
     The buffers ``mean``/``scale`` and the linear layer are filled from a fitted scikit-learn pipeline
     (:func:`mmfuse.evaluation.classical.fit_linear`); a binary logistic regression's single decision value ``d``
-    becomes the two logits ``(0, d)``, whose softmax is scikit-learn's ``predict_proba``.
+    becomes the two logits ``(0, d)``, whose softmax is scikit-learn's ``predict_proba``. ``lo``/``hi`` are each
+    standardised column's training range: a linear model extrapolates without bound, so a value beyond what it
+    was fitted on (a near-constant training column that varies at test time gives ``|z|`` in the tens) is held
+    at the range's edge instead of swinging every logit.
     """
 
     mean: Tensor
     scale: Tensor
+    lo: Tensor
+    hi: Tensor
 
     def __init__(self, modalities: Sequence[str], in_features: int, num_outputs: int) -> None:
         super().__init__()
@@ -57,6 +63,8 @@ class LinearModel(nn.Module):
         self.in_features, self.num_outputs = int(in_features), int(num_outputs)
         self.register_buffer("mean", torch.zeros(self.in_features))
         self.register_buffer("scale", torch.ones(self.in_features))
+        self.register_buffer("lo", torch.full((self.in_features,), -torch.inf))
+        self.register_buffer("hi", torch.full((self.in_features,), torch.inf))
         self.linear = nn.Linear(self.in_features, self.num_outputs)
 
     @staticmethod
@@ -71,7 +79,8 @@ class LinearModel(nn.Module):
         b = inputs[self.modalities[0]].shape[0]
         masks = {m: (masks or {}).get(m, torch.ones(b, dtype=torch.bool)) for m in self.modalities}
         x = self.features(inputs, masks, self.modalities)
-        return {"prediction": self.linear((x - self.mean) / self.scale), "masks": masks, "embeddings": {}}
+        z = torch.clamp((x - self.mean) / self.scale, self.lo, self.hi)
+        return {"prediction": self.linear(z), "masks": masks, "embeddings": {}}
 
 
 class Ensemble(nn.Module):

@@ -408,8 +408,8 @@ class MultimodalPredictor:
         self._selector, self._selection = selector, chosen
         left = None if self.time_limit is None else max(1.0, self.time_limit - (time.perf_counter() - t0))
         self.model, model_cfg = selector.refit(chosen, left)
-        oof = chosen.oof[np.unique(np.concatenate([va for _, va in folds[0]]))]
-        covered = np.unique(np.concatenate([va for _, va in folds[0]]))
+        covered = np.unique(np.concatenate([va for _, va in folds[0]]))  # rows with an out-of-fold prediction
+        oof = chosen.oof[covered]
         out = oof if kind.probabilistic else pipe.decode_prediction(oof)
         main = kind.main_metric
         board = [s.row(main) for s in chosen.scored]

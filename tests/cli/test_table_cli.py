@@ -95,22 +95,16 @@ def test_fit_evaluate_predict(table, tmp_path, capsys):
     assert t > 0 and (t == 1.0 or not np.allclose(cal["prob_class0"], pred["prob_class0"]))
 
 
-def test_compare_prints_a_leaderboard(table, tmp_path, capsys):
-    rc, out, _ = run(
-        capsys,
-        "compare",
-        table / "train.csv",
-        "--target",
-        "label",
-        "--fusions",
-        "concat,late_mean",
-        "--test-fraction",
-        "0.2",
-        "-o",
-        tmp_path / "cmp",
-        *FAST[2:],
-        tmp_path / "c",
+def compare(capsys, table, tmp_path, *extra, out=None):
+    """``mmfuse compare`` on the fixture table, results in ``out`` (default ``tmp_path / "cmp"``)."""
+    out = out or tmp_path / "cmp"
+    return run(
+        capsys, "compare", table / "train.csv", "--target", "label", *extra, "-o", out, *FAST[2:], tmp_path / "c"
     )
+
+
+def test_compare_prints_a_leaderboard(table, tmp_path, capsys):
+    rc, out, _ = compare(capsys, table, tmp_path, "--fusions", "concat,late_mean", "--test-fraction", "0.2")
     assert rc == 0 and "test_accuracy" in out and "late_mean" in out and "concat" in out
     rows = json.loads((tmp_path / "cmp" / "results.json").read_text())["rows"]
     assert [r["method"] for r in rows] == [
@@ -141,22 +135,18 @@ def test_compare_never_chooses_on_the_test_table(table, tmp_path, capsys):
     df.iloc[:60].assign(label=lambda d: d["label"].iloc[::-1].to_numpy()).to_csv(tmp_path / "bad.csv", index=False)
     results = []
     for name in ("test.csv", "bad.csv"):
-        rc, out, err = run(
+        out_dir = tmp_path / name.replace(".csv", "")
+        rc, out, err = compare(
             capsys,
-            "compare",
-            table / "train.csv",
-            "--target",
-            "label",
+            table,
+            tmp_path,
             "--fusions",
             "concat",
             "--preset",
             "fast",
             "--test-table",
             tmp_path / name,
-            "-o",
-            tmp_path / name.replace(".csv", ""),
-            *FAST[2:],
-            tmp_path / "c",
+            out=out_dir,
         )
         assert rc == 0, err
         results.append(json.loads((tmp_path / name.replace(".csv", "") / "results.json").read_text())["rows"])
@@ -287,24 +277,8 @@ def test_embed_and_retrieve_accept_a_model_from_fit(table, tmp_path, capsys):
 
 
 def test_compare_over_seeds_reports_mean_and_spread(table, tmp_path, capsys):
-    rc, out, err = run(
-        capsys,
-        "compare",
-        table / "train.csv",
-        "--target",
-        "label",
-        "--fusions",
-        "concat",
-        "--preset",
-        "fast",
-        "--seeds",
-        "0,1",
-        "--test-fraction",
-        "0.2",
-        "-o",
-        tmp_path / "cmp",
-        *FAST[2:],
-        tmp_path / "c",
+    rc, out, err = compare(
+        capsys, table, tmp_path, "--fusions", "concat", "--preset", "fast", "--seeds", "0,1", "--test-fraction", "0.2"
     )
     assert rc == 0, err
     results = json.loads((tmp_path / "cmp" / "results.json").read_text())

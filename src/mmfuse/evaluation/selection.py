@@ -7,8 +7,10 @@ The procedure (what ``mmfuse fit`` does unless one ``--fusion`` is named):
    ``sklearn_concat`` and one per modality) and fusion methods sized by :func:`capacity`.
 2. **Out-of-fold predictions.** Tables under :data:`CV_MAX_ROWS` rows are split by stratified ``k``-fold
    cross-validation (repeated with other seeds where the preset says so); larger ones by one seeded, stratified
-   validation split; a user's ``val_table`` is that split. In every fold a fusion model early-stops on a
-   further 15 % of the fold's *training* rows, so the held-out fold is scored and never chosen on; a linear
+   validation split; a user's ``val_table`` is that split. In every fold a fusion model early-stops (on the
+   validation loss: accuracy on a few dozen rows ties for many epochs, and the first of the tied epochs
+   under-trains the refit) on a further 15 % of the fold's *training* rows, so the held-out fold is scored and
+   never chosen on; a linear
    model picks its regularisation by inner cross-validation on the fold's training rows. Each candidate gets
    out-of-fold (OOF) predictions for every row, a score (the task kind's main metric on them) and its spread
    over folds.
@@ -367,6 +369,8 @@ class Selector:
             return lin, None, entry
         cfg = self.model_config(str(c.fusion))
         tcfg = dataclasses.replace(self.train_config, max_time=max_time, progress_bar=False)
+        if tcfg.monitor is None:  # early stopping on the loss: on a few dozen rows accuracy ties for many epochs
+            tcfg = dataclasses.replace(tcfg, monitor="loss")
         if stop_rows is None:
             tcfg = dataclasses.replace(tcfg, max_epochs=max(1, int(epochs or 1)))
         result = fit(

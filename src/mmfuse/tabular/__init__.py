@@ -2,6 +2,7 @@
 
 * :mod:`~mmfuse.tabular.schema`: which column is which modality (inferred, overridable by a YAML/JSON schema);
 * :mod:`~mmfuse.tabular.readers`: per-cell readers that report unusable cells instead of raising;
+* :mod:`~mmfuse.tabular.kinds`: the column kinds (text, image, audio, sequence, vector, tabular), one file each;
 * :mod:`~mmfuse.tabular.cache`: the on-disk embedding cache of frozen encoders;
 * :mod:`~mmfuse.tabular.dataset`: :class:`TablePipeline`, fitted on training rows, table -> dataset + issue log.
 """

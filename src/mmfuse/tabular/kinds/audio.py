@@ -1,0 +1,87 @@
+"""Audio files: soundfile -> mono -> polyphase resampling to ``sample_rate`` -> centre crop/zero pad to
+``seconds`` -> standardised log-mel spectrogram (cached) -> ``spectrogram_cnn``."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmfuse.errors import ConfigError
+from mmfuse.tabular import readers as R
+from mmfuse.tabular.kinds.base import COLUMN_KINDS, ColumnKind
+from mmfuse.tabular.kinds.context import Context
+
+
+@COLUMN_KINDS.register("audio")
+class AudioKind(ColumnKind):
+    """One column of audio paths; missing, refused or undecodable files are absent."""
+
+    name = "audio"
+    options = frozenset({"out_dim", "sample_rate", "seconds", "n_mels"})
+    sizes = ("sample_rate", "n_mels", "n_fft", "hop_length")
+
+    def check_value(self, modality: str, key: str, value: Any) -> None:
+        if key == "seconds" and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 600
+        ):
+            raise ConfigError(
+                f"Schema option 'seconds' of modality {modality!r} is {value!r}; give a duration in (0, 600] seconds."
+            )
+
+    def fit(self, ctx: Context, columns: list[str], options: dict[str, Any]) -> dict[str, Any]:
+        import soundfile
+
+        sr = int(options.get("sample_rate", 16000))
+        seconds = options.get("seconds")
+        if seconds is None:  # 95th percentile of the training durations (file headers only), in [0.5, 10] s
+            durations = []
+            for path in list(ctx.paths(columns[0]).values())[:500]:
+                try:
+                    R.check_regular(path, ctx.limits)  # a FIFO or device would block soundfile
+                    durations.append(soundfile.info(str(path)).duration)
+                except Exception:  # noqa: BLE001 - unreadable files are reported by transform
+                    continue
+            seconds = round(float(np.clip(np.percentile(durations, 95) if durations else 1.0, 0.5, 10.0)), 1)
+        return self.new_state(
+            columns,
+            options,
+            sample_rate=sr,
+            seconds=float(seconds),
+            n_mels=int(options.get("n_mels", 40)),
+            n_fft=2 ** int(math.ceil(math.log2(0.025 * sr))),  # a 25 ms window, rounded up to a power of two
+            hop_length=max(1, int(0.01 * sr)),  # 10 ms
+        )
+
+    def check_state(self, modality: str, state: dict[str, Any]) -> None:
+        super().check_state(modality, state)
+        seconds = state.get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= 600:
+            raise ValueError(f"modality {modality!r} needs 'seconds' in (0, 600]")
+
+    def transform(self, ctx: Context, state: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        col = state["columns"][0]
+        sr, n_mels, n_fft, hop = state["sample_rate"], state["n_mels"], state["n_fft"], state["hop_length"]
+        n_samples = int(round(state["seconds"] * sr))
+        shape = (n_mels, 1 + n_samples // hop)  # (mels, frames)
+
+        def decode(paths: list[Path]) -> tuple[np.ndarray, list[str | None]]:
+            waves = np.zeros((len(paths), n_samples), np.float32)
+            reasons: list[str | None] = []
+            for k, p in enumerate(paths):
+                try:
+                    waves[k] = R.decode_audio(ctx.read(p), sr, n_samples)
+                    reasons.append(None)
+                except R.ReadIssue as exc:
+                    reasons.append(str(exc))
+            spec = R.log_mel(waves, sr, n_mels, n_fft, hop)
+            spec[[r is not None for r in reasons]] = np.nan
+            return spec, reasons
+
+        encoder_id = f"logmel/sr{sr}/n{n_samples}/mels{n_mels}/fft{n_fft}/hop{hop}/resample_poly-centre-crop/std"
+        return ctx.cached(encoder_id, col, shape, decode, f"log-mel {col}")
+
+    def encoder(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {"name": "spectrogram_cnn", "out_dim": state["out_dim"]}

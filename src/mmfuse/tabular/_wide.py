@@ -160,7 +160,10 @@ def read_wide_csv(path: Path, sep: str) -> Any | None:
         xf = load(fpos, np.float32) if fpos else None
     except (ValueError, OverflowError):
         return None
-    n = (xf if xf is not None else xi).shape[0]
+    block = xf if xf is not None else xi
+    if block is None:  # no numeric column after all
+        return None
+    n = block.shape[0]
     numeric = set(fpos) | set(ipos)
     rest_pos = [j for j in range(len(header)) if j not in numeric]
     rest = pd.read_csv(path, sep=sep, usecols=rest_pos) if rest_pos else pd.DataFrame(index=range(n))
@@ -229,9 +232,9 @@ def vectors(values: Any, dim: int | None) -> tuple[np.ndarray | None, dict[int, 
                 x = np.stack(cells).astype(np.float32)
             if x.shape[1] and np.isfinite(x).all():
                 return x, {}, x.shape[1]
-    x = json_vectors(cells)
-    if x is not None and (dim is None or x.shape[1] == dim):
-        return x, {}, x.shape[1]
+    parsed = json_vectors(cells)
+    if parsed is not None and (dim is None or parsed.shape[1] == dim):
+        return parsed, {}, parsed.shape[1]
     return None, {}, dim
 
 
@@ -257,7 +260,7 @@ def _arrow_vectors(values: Any, dim: int | None) -> tuple[np.ndarray, dict[int, 
             reasons[int(j)] = f"vector has {int(length[j])} values, expected {dim}"
     x = np.full((n, dim or 1), np.nan, np.float32)
     good = (~null) & (length == (dim or -2))
-    if good.any():
+    if dim is not None and good.any():
         flat = pc.list_flatten(arr.filter(pa.array(good))).to_numpy(zero_copy_only=False)
         with np.errstate(over="ignore"):
             x[good] = np.asarray(flat, np.float32).reshape(-1, dim)  # (n_good * D,) -> (n_good, D)

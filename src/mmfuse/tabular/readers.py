@@ -195,7 +195,7 @@ def decode_image(data: bytes, limits: Limits = LIMITS) -> Any:
             image.draft(image.mode, (limits.max_side, limits.max_side))  # JPEG: decode at reduced scale
         image.load()
         if max(image.size) > limits.max_side:
-            image.thumbnail((limits.max_side, limits.max_side), Image.LANCZOS)
+            image.thumbnail((limits.max_side, limits.max_side), Image.Resampling.LANCZOS)
     except UnidentifiedImageError:
         raise ReadIssue("not a readable image") from None
     except ReadIssue:
@@ -222,7 +222,7 @@ def image_array(image: Any, size: int, channels: int) -> np.ndarray:
     """Resize (bilinear) to ``size x size``; ``(channels, size, size)`` float32 in [0, 1]."""
     from PIL import Image
 
-    image = image.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
+    image = image.convert("L" if channels == 1 else "RGB").resize((size, size), Image.Resampling.BILINEAR)
     x = np.asarray(image, np.float32) / 255.0
     return x[None] if channels == 1 else x.transpose(2, 0, 1)
 

@@ -203,7 +203,7 @@ def _numeric_groups(columns: dict[str, str]) -> dict[str, list[str]]:
 
 def _expand(spec: Any, available: list[str], where: str) -> list[str]:
     patterns = [spec] if isinstance(spec, str) else list(spec)
-    cols = []
+    cols: list[str] = []
     for p in patterns:
         hits = (
             [c for c in available if fnmatch.fnmatchcase(c, p)]

@@ -403,7 +403,7 @@ class MultimodalPredictor:
             train_cfg,
             log,
         )
-        candidates = candidates_for(p, sorted(spec.encoders), self.fusions)
+        candidates = candidates_for(p, spec.encoders, self.fusions)
         chosen = selector.select(candidates, folds, protocol, p.rounds, self.time_limit)
         self._selector, self._selection = selector, chosen
         left = None if self.time_limit is None else max(1.0, self.time_limit - (time.perf_counter() - t0))

@@ -156,3 +156,13 @@ def test_a_time_limit_keeps_the_first_candidate_and_skips_the_rest():
     folds, protocol = plan_folds([str(v) for v in y], len(y), PRESETS["medium"], seed=0)
     chosen = sel.select(cands, folds, protocol, time_limit=1e-6)
     assert chosen.weights == {"sklearn_concat": 1.0} and "time limit" in (chosen.scored[1].error or "")
+
+
+def test_linear_candidates_read_only_feature_modalities():
+    from mmfuse.evaluation.selection import candidates_for
+
+    enc = {"text": {"name": "minilm"}, "photo": {"name": "cnn"}, "num": {"name": "mlp"}, "emb": {"name": "identity"}}
+    names = [c.name for c in candidates_for(PRESETS["medium"], enc)]
+    assert names == ["sklearn_concat", "sklearn_emb", "sklearn_num", "concat", "late_mean"]
+    only_cnn = candidates_for(PRESETS["fast"], {"photo": {"name": "cnn"}})
+    assert [c.name for c in only_cnn] == ["concat"]

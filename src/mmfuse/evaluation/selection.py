@@ -230,12 +230,22 @@ class Scored:
         return out
 
 
-def candidates_for(p: Preset, modalities: Sequence[str], fusions: Sequence[str] | None = None) -> list[Candidate]:
-    """The preset's candidates, simplest first: linear models, then the preset's fusions (or ``fusions``)."""
+FEATURE_ENCODERS = ("mlp", "identity")  # encoders whose input is a feature vector a linear model can read
+
+
+def candidates_for(
+    p: Preset, encoders: dict[str, dict[str, Any]], fusions: Sequence[str] | None = None
+) -> list[Candidate]:
+    """The preset's candidates, simplest first: linear models, then the preset's fusions (or ``fusions``).
+
+    Linear models read only the modalities whose inputs are feature vectors (numbers, cached frozen embeddings:
+    ``mlp`` / ``identity`` encoders), never token ids, pixels or waveforms that a trainable encoder reads.
+    """
     from mmfuse.evaluation.classical import linear_groups
 
-    groups = linear_groups(list(modalities))
-    if not p.per_modality_linear:
+    features = [m for m, e in encoders.items() if e.get("name") in FEATURE_ENCODERS]
+    groups = linear_groups(features) if features else {}
+    if not p.per_modality_linear and groups:
         groups = {"sklearn_concat": groups["sklearn_concat"]}
     names = p.fusions if fusions is None else fusions
     return [Candidate(n, modalities=m) for n, m in groups.items()] + [Candidate(f, fusion=f) for f in names]

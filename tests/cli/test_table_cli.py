@@ -107,19 +107,19 @@ def test_compare_prints_a_leaderboard(table, tmp_path, capsys):
     rc, out, _ = compare(capsys, table, tmp_path, "--fusions", "concat,late_mean", "--test-fraction", "0.2")
     assert rc == 0 and "test_accuracy" in out and "late_mean" in out and "concat" in out
     rows = json.loads((tmp_path / "cmp" / "results.json").read_text())["rows"]
+    # linear models on the feature modalities (not on 'track', a sequence the GRU reads), then the fusions
     assert [r["method"] for r in rows] == [
         "sklearn_concat",
         "sklearn_f",
         "sklearn_tabular",
-        "sklearn_track",
         "concat",
         "late_mean",
         "selected",
     ]
-    assert all("error" not in r for r in rows) and {r["kind"] for r in rows[:4]} == {"classical"}
-    assert all(r["folds"] == 5 and r["cv_std"] is not None for r in rows[:6])  # 5-fold CV with its spread
+    assert all("error" not in r for r in rows) and {r["kind"] for r in rows[:3]} == {"classical"}
+    assert all(r["folds"] == 5 and r["cv_std"] is not None for r in rows[:5])  # 5-fold CV with its spread
     assert 0.5 < rows[0]["test_accuracy"] <= 1.0  # the label is in f_0: a linear model on the columns finds it
-    assert np.isclose(sum(r["weight"] for r in rows[:6]), 1.0)
+    assert np.isclose(sum(r["weight"] for r in rows[:5]), 1.0)
     table_lines = out[out.index("method  ") :].splitlines()
     assert table_lines[0].split()[:2] == ["method", "cv_accuracy"]  # the selection score first, and the order
     shown = [line.split()[0] for line in table_lines[2 : 2 + len(rows)]]

@@ -25,6 +25,7 @@ RANK = {
     "training": 4,
     "evaluation": 5,
     "predictor": 6,
+    "export": 6,
     "benchmarks": 6,
     "retrieval": 6,
     "cli": 7,

@@ -160,6 +160,10 @@ def export_bytes(
     mods = _modalities(model, input_schema)
     schema = {m: dict(input_schema[m]) for m in mods}
     flat = FlatModel(model, mods).eval()
+    if getattr(model, "tasks", None):  # a multi-task model predicts a dict of tasks
+        raise ConfigError(
+            f"{model_name(model)} predicts several tasks; export covers single-task models, so predict it with torch."
+        )
     names = [n for m in mods for n in (f"input_{m}", f"mask_{m}")]
     try:
         # with gradients on, nn.TransformerEncoderLayer takes its traceable path, not the fused fast path
@@ -266,3 +270,42 @@ def onnx_feeds(
             )
         feeds[spec.name] = x
     return feeds
+
+
+def predict_onnx(path: str | Path | None, dataset: Any, model: nn.Module | None = None, batch_size: int = 256) -> Any:
+    """:class:`~mmfuse.evaluation.predict.Predictions` of ONNX file ``path`` over a contract dataset (``inputs``,
+    ``masks``, ``target`` tensors, e.g. a table's encoded rows), through onnxruntime.
+
+    ``model`` (the torch model the file was exported from) is only consulted to refuse what the graph cannot give:
+    an evidential fusion's uncertainty ``u``, which the torch backend reports.
+    """
+    from mmfuse.evaluation.predict import Predictions
+    from mmfuse.fusion.evidential import produces_evidence
+
+    if path is None:
+        raise ConfigError("backend='onnx' needs onnx_path, the file written by 'mmfuse export MODEL_DIR'.")
+    fusion = getattr(model, "fusion", None)
+    if fusion is not None and produces_evidence(fusion):
+        raise ConfigError(
+            "This model's evidential fusion reports its uncertainty u beside the prediction, which the ONNX graph "
+            "does not carry; predict it with the torch backend."
+        )
+    where = repr(str(path))
+    if not Path(path).is_file():
+        raise DataError(f"No ONNX file at {where}; write it with 'mmfuse export MODEL_DIR' (or pass --onnx FILE).")
+    try:
+        sess = session(path)
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types for a file it cannot read
+        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise DataError(
+            f"{where} is not an ONNX model onnxruntime can run ({first}); write it again with 'mmfuse export'."
+        ) from None
+    feeds = onnx_feeds(sess, dataset.inputs, dataset.masks, where)
+    t0 = time.perf_counter()
+    prediction = run_onnx(sess, feeds, batch_size)
+    return Predictions(
+        prediction=prediction,
+        target=dataset.target.numpy(),
+        masks={m: v.numpy().astype(bool) for m, v in dataset.masks.items()},
+        seconds=time.perf_counter() - t0,
+    )

@@ -88,3 +88,12 @@ def test_input_schema_of_older_models():
         input_schema_of(cnn)
     with pytest.raises(ConfigError, match="lacks modalities"):
         export_bytes(model("concat"), {"a": SCHEMA["a"]})
+
+
+def test_a_model_that_cannot_be_traced_is_refused_in_one_sentence(capfd):
+    """The GRU encoder packs its padded sequences, which the TorchScript exporter cannot translate."""
+    gru = build_model(ModelConfig(encoders={"x": {"name": "gru", "in_dim": 2, "out_dim": 8}}, num_outputs=3)).eval()
+    with pytest.raises(ConfigError, match=r"MultimodalModel \(ConcatFusion\) cannot be exported to ONNX opset 17"):
+        export_bytes(gru, {"x": {"shape": [6, 2], "dtype": "float32"}})
+    out = capfd.readouterr()
+    assert out.out == "" and out.err == ""  # the exporter's graph dump and C++ warnings are not shown

@@ -20,10 +20,13 @@ rows lack each modality (and one row lacks all), and refused when they differ by
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,6 +135,24 @@ def example_batch(schema: Mapping[str, Any], modalities: Sequence[str], n: int, 
     return flat
 
 
+@contextlib.contextmanager
+def _quiet_output() -> Iterator[None]:
+    """File descriptors 1 and 2 to /dev/null: the exporter's C++ side prints shape-inference warnings, and on a
+    failure its whole graph, there (the caller turns a failure into one sentence)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        for fd, copy in ((1, saved[0]), (2, saved[1])):
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
 def _checks(schema: Mapping[str, Any], modalities: Sequence[str], rows: int) -> list[list[Tensor]]:
     """The check's batches: ``rows`` rows with mixed masks, 7 rows with every modality, 1 row with none."""
     mixed, full, empty = (example_batch(schema, modalities, n, seed) for n, seed in ((rows, 1), (7, 2), (1, 3)))
@@ -168,7 +189,7 @@ def export_bytes(
     try:
         # with gradients on, nn.TransformerEncoderLayer takes its traceable path, not the fused fast path
         # (aten::_transformer_encoder_layer_fwd) that has no ONNX form
-        with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp:
+        with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp, _quiet_output():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer warnings
             torch.onnx.export(
                 flat,
@@ -185,7 +206,7 @@ def export_bytes(
         first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise ConfigError(
             f"{model_name(model)} cannot be exported to ONNX opset {opset} ({type(exc).__name__}: {first}); "
-            "try another --opset, or use the torch backend."
+            "one of its encoders or operators has no ONNX form there: try another --opset, or predict with torch."
         ) from None
     try:
         sess = session(data)

@@ -3,7 +3,7 @@
 Protocol:
 
 * **Table.** ``handwritten-300`` of ``benchmarks/tables_vs_sklearn.py``: 300 training rows (stratified, seeded) of the
-  six UCI Handwritten feature views as numeric columns (six vector modalities), the 2,000-row test split.
+  six UCI Handwritten feature views as numeric columns (six vector modalities), the 400 official test rows.
 * **Models.** ``MultimodalPredictor(target="digit", fusion=F).fit(train)`` for ``F`` in ``--fusions`` (default
   ``concat`` and ``late_mean``), ``--epochs`` epochs; exported by :func:`mmfuse.export.export_bytes` (TorchScript
   exporter, opset 17, its own check included).

@@ -11,9 +11,9 @@ Protocol. Each table is built in code from the public data in ``../shared/data``
 * ``mosi``: CMU-MOSI standard folds, raw transcript (MiniLM, frozen and cached) + 73 utterance-level audio
   features, sentiment regression; train = the train fold, the valid fold is given as the validation table,
   test = the test fold (non0 Acc-2 and MAE reported);
-* ``wide-sparse``: synthetic, 2 x 50,000 columns: in each view 20 dense informative columns and 49,980 with 1 %
-  non-zero noise; the label is the sign (at the median) of a linear function of the 40 informative columns plus
-  noise; 600 training / 600 test rows.
+* ``wide-sparse``: synthetic and bag-of-words-like, 2 views x 50,000 columns, about 1 % non-zero (exponential
+  values): in each view 10,000 columns are class-linked (non-zero with 2 % for one class, 0.5 % for the other),
+  the rest is noise; binary label; 600 training / 600 test rows.
 
 Methods, each on the same training rows, scored once on the test rows (never used for a choice):
 
@@ -92,21 +92,16 @@ def build(table: str, data_dir: str, seed: int):
         return part["train"], part["val"], part["test"], "label", "regression"
     if table == "wide-sparse":
         rng = np.random.default_rng(1000 + seed)
-        n, d = 1200, 50_000
-        views = {v: (rng.random((n, d)) < 0.01) * rng.normal(size=(n, d)) for v in ("a", "b")}
-        for v in views:  # the 20 informative columns of each view are dense; the other 49,980 sparse noise
-            views[v][:, :20] = rng.normal(size=(n, 20))
-        logit = sum(views[v][:, :20] @ rng.normal(size=20) for v in views) + rng.normal(size=n)
-        y = (logit > np.median(logit)).astype(int)
-        cols = {f"{v}_{j}": views[v][:, j].astype(np.float32) for v in views for j in range(d)}
+        n, d, k = 1200, 50_000, 10_000
+        y = rng.integers(0, 2, n)
+        cols = {}
+        for v in ("a", "b"):  # bag-of-words-like: k class-linked columns (2 % vs 0.5 %), the rest 1 % noise
+            rate = np.full((n, d), 0.01, np.float32)
+            rate[:, :k] = np.where(y[:, None] == (np.arange(k) % 2)[None, :], 0.02, 0.005)
+            x = ((rng.random((n, d), dtype=np.float32) < rate) * rng.exponential(1.0, (n, d))).astype(np.float32)
+            cols.update({f"{v}_{j}": x[:, j] for j in range(d)})
         df = pd.DataFrame({**cols, "label": y})
-        return (
-            df.iloc[:600].reset_index(drop=True),
-            None,
-            df.iloc[600:].reset_index(drop=True),
-            "label",
-            "classification",
-        )
+        return df.iloc[:600].reset_index(drop=True), None, df.iloc[600:].reset_index(drop=True), "label", "classification"
     raise SystemExit(f"unknown table {table!r}; choose from {', '.join(TABLES)}")
 
 

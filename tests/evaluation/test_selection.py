@@ -46,7 +46,7 @@ def test_folds_cover_every_row_once_per_repeat_and_large_tables_use_one_split():
     assert len(one) == 1 and len(one[0]) == 1 and "one validation split" in protocol
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(st.integers(0, 10_000), st.integers(2, 5))
 def test_ensemble_weights_sum_to_one_and_never_lose_to_the_best_member(seed, members):
     rng = np.random.default_rng(seed)

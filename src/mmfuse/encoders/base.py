@@ -15,3 +15,8 @@ class Encoder(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def backbone(self) -> nn.Module | None:
+        """The pretrained part, when fine-tuned, that the optimiser gives a smaller learning rate
+        (``TrainConfig.backbone_lr_scale``); ``None`` for an encoder trained from scratch."""
+        return None

@@ -282,6 +282,9 @@ class MiniLMEncoder(Encoder):
             self.bert.eval()  # a frozen backbone keeps dropout off
         return self
 
+    def backbone(self) -> nn.Module | None:
+        return self.bert if self.trainable else None
+
     def forward(self, ids: Tensor) -> Tensor:
         ids = ids.long()
         attention = (ids != 0).long()
@@ -326,6 +329,9 @@ class EfficientNetLite0Encoder(Encoder):
         if not self.trainable:
             self.net.eval()
         return self
+
+    def backbone(self) -> nn.Module | None:
+        return self.net if self.trainable else None
 
     def forward(self, x: Tensor) -> Tensor:
         x = x.float()

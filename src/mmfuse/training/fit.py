@@ -144,6 +144,7 @@ def fit(
         train_cfg.weight_decay,
         train_cfg.monitor,
         tasks=task_specs(model_cfg),
+        backbone_lr_scale=train_cfg.backbone_lr_scale,
     )
     history = History()
     with scratch_dir(tempfile.gettempdir(), "mmfuse-ckpt") as tmp, quiet_lightning():

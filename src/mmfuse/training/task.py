@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
 from mmfuse.config import ModelConfig
+from mmfuse.encoders.base import Encoder
 from mmfuse.errors import ConfigError, DataError
 from mmfuse.models.builder import task_specs
 from mmfuse.objectives.base import Objective
@@ -132,6 +133,8 @@ class MultimodalTask(L.LightningModule):
         task: "classification", "regression" or "multilabel" (unused with ``tasks``).
         num_outputs: classes / targets / labels (unused with ``tasks``).
         lr, weight_decay: AdamW settings.
+        backbone_lr_scale: the learning rate of fine-tuned pretrained backbones is ``lr * backbone_lr_scale``
+            (discriminative fine-tuning, Howard & Ruder 2018; see :meth:`mmfuse.encoders.base.Encoder.backbone`).
         monitor: validation value selecting the best checkpoint (default: the task's metric; ``"loss"`` with ``tasks``).
         tasks: checked multi-task specs ``{task: {"task": kind, "num_outputs": n, "weight": w}}``; batches then hold
             ``target = {task: tensor}`` and the model predicts ``{task: (B, C_t)}``.
@@ -147,8 +150,10 @@ class MultimodalTask(L.LightningModule):
         weight_decay: float = 1e-4,
         monitor: str | None = None,
         tasks: Mapping[str, Mapping[str, Any]] | None = None,
+        backbone_lr_scale: float = 1.0,
     ) -> None:
         super().__init__()
+        self.backbone_lr_scale = float(backbone_lr_scale)
         if not objectives:
             raise ConfigError("No objective given; name at least one (e.g. 'cross_entropy').")
         self.model = model
@@ -253,4 +258,15 @@ class MultimodalTask(L.LightningModule):
         return metrics
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        backbone = {
+            id(p)
+            for m in self.model.modules()
+            if isinstance(m, Encoder) and (b := m.backbone()) is not None
+            for p in b.parameters()
+        }
+        rest = [p for p in self.parameters() if id(p) not in backbone]
+        slow = [p for p in self.parameters() if id(p) in backbone]
+        groups: list[dict[str, Any]] = [{"params": rest, "lr": self.lr}]
+        if slow:
+            groups.append({"params": slow, "lr": self.lr * self.backbone_lr_scale})
+        return torch.optim.AdamW(groups, lr=self.lr, weight_decay=self.weight_decay)

@@ -16,6 +16,7 @@ EXAMPLES = {
     "spectrogram_cnn": ({"out_dim": 16}, lambda: torch.randn(4, 40, 32)),
     "gru": ({"in_dim": 6, "out_dim": 16}, lambda: torch.randn(4, 9, 6)),
     "transformer": ({"in_dim": 6, "out_dim": 16, "num_heads": 2}, lambda: torch.randn(4, 9, 6)),
+    "ge2e": ({"out_dim": 16, "pretrained": False}, lambda: 0.1 * torch.randn(4, 8000)),  # random LSTM, frozen
 }
 PRETRAINED = {"minilm", "efficientnet_lite0"}  # covered by tests/encoders/test_pretrained*.py
 

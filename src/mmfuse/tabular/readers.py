@@ -227,9 +227,9 @@ def image_array(image: Any, size: int, channels: int) -> np.ndarray:
     return x[None] if channels == 1 else x.transpose(2, 0, 1)
 
 
-def decode_audio(data: bytes, sample_rate: int, n_samples: int) -> np.ndarray:
+def decode_audio(data: bytes, sample_rate: int, n_samples: int | None) -> np.ndarray:
     """Decode with soundfile, mix to mono, resample to ``sample_rate`` (polyphase), centre-crop or zero-pad to
-    ``n_samples``.
+    ``n_samples`` (``None``: keep the whole recording).
 
     Returns:
         ``(n_samples,)`` float32 in [-1, 1].
@@ -250,6 +250,8 @@ def decode_audio(data: bytes, sample_rate: int, n_samples: int) -> np.ndarray:
         wave = resample_poly(wave, sample_rate // g, int(rate) // g).astype(np.float32)
     if not np.isfinite(wave).all():
         raise ReadIssue("audio holds NaN/inf samples")
+    if n_samples is None:
+        return wave.astype(np.float32)
     if len(wave) >= n_samples:
         start = (len(wave) - n_samples) // 2
         return wave[start : start + n_samples]

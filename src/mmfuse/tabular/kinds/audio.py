@@ -1,9 +1,11 @@
 """Audio files: soundfile -> mono -> polyphase resampling to ``sample_rate`` -> centre crop/zero pad to
-``seconds`` -> standardised log-mel spectrogram (cached) -> ``spectrogram_cnn``."""
+``seconds`` -> standardised log-mel spectrogram (cached) -> the trainable ``spectrogram_cnn``; or, with
+``encoder: ge2e``, the whole recording at 16 kHz -> frozen GE2E speaker embedding (256-d, cached) -> ``mlp``."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +16,27 @@ from mmfuse.tabular import readers as R
 from mmfuse.tabular.kinds.base import COLUMN_KINDS, ColumnKind
 from mmfuse.tabular.kinds.context import Context
 
+SPEAKER_DIM = 256  # GE2E utterance embeddings
+
 
 @COLUMN_KINDS.register("audio")
 class AudioKind(ColumnKind):
     """One column of audio paths; missing, refused or undecodable files are absent."""
 
     name = "audio"
-    options = frozenset({"out_dim", "sample_rate", "seconds", "n_mels"})
-    sizes = ("sample_rate", "n_mels", "n_fft", "hop_length")
+    options = frozenset({"encoder", "out_dim", "sample_rate", "seconds", "n_mels"})
+    encoders = ("spectrogram_cnn", "ge2e")
+    sizes = ("dim", "sample_rate", "n_mels", "n_fft", "hop_length")
+    spectrogram_options = frozenset({"sample_rate", "seconds", "n_mels"})  # not read by the ge2e path
+
+    def check_options(self, modality: str, options: dict[str, Any]) -> None:
+        super().check_options(modality, options)
+        given = sorted(self.spectrogram_options & set(options))
+        if self.encoder_name(options) == "ge2e" and given:
+            raise ConfigError(
+                f"Schema options {given} of audio modality {modality!r} do not apply with encoder 'ge2e' (it reads "
+                f"whole recordings at 16 kHz); remove them."
+            )
 
     def check_value(self, modality: str, key: str, value: Any) -> None:
         if key == "seconds" and (
@@ -34,6 +49,9 @@ class AudioKind(ColumnKind):
     def fit(self, ctx: Context, columns: list[str], options: dict[str, Any]) -> dict[str, Any]:
         import soundfile
 
+        if self.encoder_name(options) == "ge2e":
+            _require_ge2e(columns[0])
+            return self.new_state(columns, options, dim=SPEAKER_DIM)
         sr = int(options.get("sample_rate", 16000))
         seconds = options.get("seconds")
         if seconds is None:  # 95th percentile of the training durations (file headers only), in [0.5, 10] s
@@ -57,12 +75,16 @@ class AudioKind(ColumnKind):
 
     def check_state(self, modality: str, state: dict[str, Any]) -> None:
         super().check_state(modality, state)
+        if state.get("encoder") == "ge2e":
+            return
         seconds = state.get("seconds")
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= 600:
             raise ValueError(f"modality {modality!r} needs 'seconds' in (0, 600]")
 
     def transform(self, ctx: Context, state: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         col = state["columns"][0]
+        if state.get("encoder") == "ge2e":
+            return self._speaker_embeddings(ctx, col)
         sr, n_mels, n_fft, hop = state["sample_rate"], state["n_mels"], state["n_fft"], state["hop_length"]
         n_samples = int(round(state["seconds"] * sr))
         shape = (n_mels, 1 + n_samples // hop)  # (mels, frames)
@@ -83,5 +105,43 @@ class AudioKind(ColumnKind):
         encoder_id = f"logmel/sr{sr}/n{n_samples}/mels{n_mels}/fft{n_fft}/hop{hop}/resample_poly-centre-crop/std"
         return ctx.cached(encoder_id, col, shape, decode, f"log-mel {col}")
 
+    @staticmethod
+    def _speaker_embeddings(ctx: Context, col: str) -> tuple[np.ndarray, np.ndarray]:
+        """Cached GE2E embeddings ``(N, 256)`` of the whole recordings."""
+        from mmfuse.encoders.speaker import SAMPLE_RATE, embed_waves, speaker_encoder_version
+
+        version = _require_ge2e(col, speaker_encoder_version)
+
+        def decode(paths: list[Path]) -> tuple[np.ndarray, list[str | None]]:
+            waves: list[np.ndarray] = []
+            reasons: list[str | None] = []
+            for p in paths:
+                try:
+                    waves.append(R.decode_audio(ctx.read(p), SAMPLE_RATE, None))
+                    reasons.append(None)
+                except R.ReadIssue as exc:
+                    reasons.append(str(exc))
+            good = iter(embed_waves(waves, SAMPLE_RATE) if waves else [])
+            unusable = np.full(SPEAKER_DIM, np.nan, np.float32)
+            return np.stack([next(good) if r is None else unusable for r in reasons]), reasons
+
+        return ctx.cached(version, col, (SPEAKER_DIM,), decode, f"GE2E {col}")
+
     def encoder(self, state: dict[str, Any]) -> dict[str, Any]:
+        if state.get("encoder") == "ge2e":
+            return super().encoder(state)  # mlp on the frozen embeddings
         return {"name": "spectrogram_cnn", "out_dim": state["out_dim"]}
+
+
+def _require_ge2e(column: str, version: Callable[[], str] | None = None) -> str:
+    """``version()`` (or ``""``); a missing speaker package becomes one sentence naming ``column``."""
+    from mmfuse.encoders.speaker import require_speaker_packages
+
+    try:
+        require_speaker_packages()
+        return version() if version is not None else ""
+    except ConfigError as exc:
+        raise ConfigError(
+            f"Audio column {column!r} uses encoder 'ge2e', which needs the resemblyzer and webrtcvad packages; "
+            f"install them with pip install 'mmfuse[speaker]'."
+        ) from exc

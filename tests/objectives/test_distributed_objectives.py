@@ -12,7 +12,8 @@ import torch.multiprocessing as mp
 
 from mmfuse.registry import OBJECTIVES
 
-NAMES = ["infonce", "contrastive_margin", "cca", "gcca", "cka", "hsic"]  # every batch-level CrossModalObjective
+# every objective over batch statistics: the CrossModalObjectives and the shared subspace's scatter matrices
+NAMES = ["infonce", "contrastive_margin", "cca", "gcca", "cka", "hsic", "subspace"]
 
 
 def problem():

@@ -18,7 +18,8 @@ Each modality ``m`` has a projection ``P_m (D_m x k)`` into a common ``k``-dimen
   ``P_m`` (semi-)orthonormal, which rules out the trivial minimiser ``P_m = 0`` of ``R + A``.
 
 The whole combination is mmfuse's; the encoders can still shrink their embeddings to lower ``A``,
-which the task term counteracts.
+which the task term counteracts. Under data parallelism the paired codes of every process are gathered
+(:func:`~mmfuse.objectives._distributed.gather_rows`), so ``S_m`` and ``n`` are those of the global batch.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from torch import Tensor, nn
 
 from mmfuse.contract import tensor_sum
 from mmfuse.errors import ConfigError
+from mmfuse.objectives._distributed import gather_rows, world
 from mmfuse.objectives.autoencoder import zero_like_graph
 from mmfuse.objectives.base import Objective
 from mmfuse.registry import OBJECTIVES
@@ -121,6 +123,8 @@ class SharedSubspace(Objective):
         """Unweighted terms ``{"scatter": R, "alignment": A, "orthonormality": O}``."""
         paired = torch.stack([masks[m] for m in self.modalities]).all(0)  # (B,)
         zs = [embeddings[m][paired] @ self.projections[m] for m in self.modalities]  # each (n, k)
+        if world()[1] > 1:  # S_m is a statistic of the batch: under DDP, of the global one, not of a shard
+            zs = [gather_rows(z) for z in zs]
         ortho = tensor_sum(orthonormality_penalty(self.projections[m]) for m in self.modalities)
         return {"scatter": scatter_alignment(zs), "alignment": pairwise_alignment(zs), "orthonormality": ortho}
 

@@ -35,8 +35,8 @@ chromium:
 # Style: ruff's formatter and linter (rules in pyproject.toml), the same as the pre-commit hooks; then mypy's type
 # check of src/mmfuse ([tool.mypy] in pyproject.toml).
 lint: install
-	$(VENV)/bin/ruff format --check src tests benchmarks scripts
-	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
 
 test: install chromium

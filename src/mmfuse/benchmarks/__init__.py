@@ -4,6 +4,11 @@
 its quick and full runs - and ``benchmark(out_dir, data_dir, quick, fusions, train_cfg, seed, **options)``), a
 one-line summary and the extra options the command line may pass. ``mmfuse benchmark`` reads this table (it
 imports nothing heavy), and a contract test checks every entry against its module.
+
+Two homes, one rule: a benchmark of the library's methods on a dataset lives here and runs as
+``mmfuse benchmark NAME``; a script that measures the tool *from outside* (the real CLI in subprocesses, fault
+injection, one process per run for its peak memory, an older source tree beside this one) lives in the
+repository's ``benchmarks/`` folder, each with its protocol in its docstring and its command in BENCHMARKS.md.
 """
 
 from __future__ import annotations

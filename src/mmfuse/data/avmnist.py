@@ -46,7 +46,7 @@ from the same waveform with these settings; precomputing saves the STFT and the 
 every epoch (about 3x faster training on 2 CPU cores). The dataset spec then names the
 ``spectrogram_cnn`` encoder.
 
-**Defaults.** ``image_energy`` and ``snr_db`` were chosen with ``scripts/calibrate_avmnist.py`` so that
+**Defaults.** ``image_energy`` and ``snr_db`` were chosen with ``benchmarks/calibrate_avmnist.py`` so that
 a small CNN reaches roughly 60-75% test accuracy from either modality alone while late fusion of
 both does much better (the modalities are conditionally independent given the digit).
 """
@@ -67,7 +67,7 @@ from mmfuse.errors import ConfigError, DataError
 
 SPLITS = {"train": 0, "val": 1, "test": 2}  # split codes used in the seeds
 CLIP = SAMPLE_RATE  # 1 s of audio
-DEFAULT_IMAGE_ENERGY = 0.3  # k = 4 components on MNIST (28% of the variance); see scripts/calibrate_avmnist.py
+DEFAULT_IMAGE_ENERGY = 0.3  # k = 4 components on MNIST (28% of the variance); see benchmarks/calibrate_avmnist.py
 DEFAULT_SNR_DB = -6.0  # dB of white noise relative to the speech
 AUDIO_FORMATS = ("waveform", "logmel")
 LOGMEL = {"n_fft": 512, "hop_length": 256, "n_mels": 40}

@@ -9,7 +9,7 @@ and writes it as JSON; the defaults of :func:`mmfuse.data.avmnist.load_avmnist` 
 
 Usage::
 
-    python scripts/calibrate_avmnist.py --data-dir ../shared/data --energies 0.15,0.25,0.35 --snrs -9,-6,-3 --pairs
+    python benchmarks/calibrate_avmnist.py --data-dir ../shared/data --energies 0.15,0.25,0.35 --snrs -9,-6,-3 --pairs
     0.25:-6
 """
 

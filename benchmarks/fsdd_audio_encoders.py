@@ -31,30 +31,14 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _cli import mmfuse  # this folder's subprocess runner of the real CLI
 
 TASKS = ("speaker", "digit")
 SPLITS = ("train", "val", "test")
-
-
-def mmfuse(*args: str, env: dict[str, str]) -> tuple[str, float]:
-    """Run the real ``mmfuse`` command line; returns (stdout, wall seconds)."""
-    t0 = time.perf_counter()
-    script = Path(sys.executable).with_name("mmfuse")
-    cmd = (
-        [str(script)]
-        if script.is_file()
-        else [sys.executable, "-c", "import sys; from mmfuse.cli import main; sys.exit(main(sys.argv[1:]))"]
-    )
-    proc = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise SystemExit(f"mmfuse {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return proc.stdout, time.perf_counter() - t0
 
 
 def write_tables(data_dir: str | None, out: Path) -> dict[str, dict[str, Path]]:

@@ -30,12 +30,11 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+from _cli import mmfuse  # this folder's subprocess runner of the real CLI
 
 # Published results on the standard MOSI folds (Acc-2 and F1 in percent; quoted from the papers, not re-run;
 # the has0/non0 convention is the one each paper's evaluation code uses). They use word-aligned sequences
@@ -47,21 +46,6 @@ PUBLISHED = [
     ("MulT (Tsai et al. 2019), aligned", 83.0, 82.8, 0.871, 0.698, "non0"),
     ("MISA (Hazarika et al. 2020), BERT", 83.4, 83.6, 0.783, 0.761, "non0"),
 ]
-
-
-def mmfuse(*args: str, env: dict[str, str]) -> tuple[str, float]:
-    """Run the real ``mmfuse`` command line; returns (stdout, wall seconds)."""
-    t0 = time.perf_counter()
-    script = Path(sys.executable).with_name("mmfuse")
-    cmd = (
-        [str(script)]
-        if script.is_file()
-        else [sys.executable, "-c", "import sys; from mmfuse.cli import main; sys.exit(main(sys.argv[1:]))"]
-    )
-    proc = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise SystemExit(f"mmfuse {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return proc.stdout, time.perf_counter() - t0
 
 
 def write_tables(data_dir: str | None, out: Path, video: bool) -> dict[str, Path]:

@@ -101,7 +101,13 @@ def build(table: str, data_dir: str, seed: int):
             x = ((rng.random((n, d), dtype=np.float32) < rate) * rng.exponential(1.0, (n, d))).astype(np.float32)
             cols.update({f"{v}_{j}": x[:, j] for j in range(d)})
         df = pd.DataFrame({**cols, "label": y})
-        return df.iloc[:600].reset_index(drop=True), None, df.iloc[600:].reset_index(drop=True), "label", "classification"
+        return (
+            df.iloc[:600].reset_index(drop=True),
+            None,
+            df.iloc[600:].reset_index(drop=True),
+            "label",
+            "classification",
+        )
     raise SystemExit(f"unknown table {table!r}; choose from {', '.join(TABLES)}")
 
 

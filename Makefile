@@ -39,8 +39,10 @@ lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
 
+# Two pytest workers with one torch thread each (pytest-xdist): most tests are bound by Python/Lightning overhead,
+# so this halves the wall time on 2 cores (3 min 14 s -> 1 min 46 s, same 676 tests).
 test: install chromium
-	OMP_NUM_THREADS=2 $(PY) -m pytest -q -m "not slow"
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow" -n 2
 
 test-all: install chromium
 	$(PY) -m pytest -q

@@ -409,10 +409,11 @@ class MultimodalPredictor:
         self._selector, self._selection = selector, chosen
         left = None if self.time_limit is None else max(1.0, self.time_limit - (time.perf_counter() - t0))
         self.model, model_cfg = selector.refit(chosen, left)
-        covered = np.unique(np.concatenate([va for _, va in folds[0]]))  # rows with an out-of-fold prediction
+        covered = chosen.covered
         oof = chosen.oof[covered]
         out = oof if kind.probabilistic else pipe.decode_prediction(oof)
         main = kind.main_metric
+        validation = _metrics(out, y[covered], spec.task, pipe)  # the chosen model's OOF metrics in target units
         board = [s.row(main) for s in chosen.scored]
         scale = pipe.target_state.get("std", 1.0) if kind.target == "values" else 1.0
         for r, s in zip(board, chosen.scored):  # regression scores back in the target's units
@@ -436,7 +437,7 @@ class MultimodalPredictor:
             "history": [],
             "train_time_s": time.perf_counter() - t0,
             "encode_time_s": encode_s,
-            "best_val": _metrics(out, y[covered], spec.task, pipe)[main],
+            "best_val": validation[main],
             "epochs": max((r["epochs"] or 0 for r in board if r["method"] in chosen.weights), default=0),
             "rows": {k: int(len(v.rows)) for k, v in data.items()},
             "kind": "mmfuse-table-predictor",
@@ -452,7 +453,7 @@ class MultimodalPredictor:
                 "validation_before": calibration_metrics(softmax(z), yy),
                 "validation_after": calibration_metrics(softmax(z, t), yy),
             }
-        self.metrics = {"validation": _metrics(out, y[covered], spec.task, pipe), "selection": board}
+        self.metrics = {"validation": validation, "selection": board}
         table_rows = np.concatenate([d.rows for d in parts])[covered]
         self.oof = {
             "rows": table_rows,

@@ -261,7 +261,12 @@ class Selection:
     metrics: dict[str, float]  # the chosen model's OOF metrics
     protocol: str
     reason: str
-    rows: int
+    covered: np.ndarray  # the rows with an out-of-fold prediction (every row under CV; the held-out part otherwise)
+
+
+def held_out(folds: list[list[tuple[np.ndarray, np.ndarray]]]) -> np.ndarray:
+    """The rows that get an out-of-fold prediction: those held out by the first repeat's folds (sorted)."""
+    return np.unique(np.concatenate([va for _, va in folds[0]]))
 
 
 def _key(out: np.ndarray, y: np.ndarray, task: str) -> tuple[float, float]:
@@ -307,9 +312,8 @@ def bagged_ensemble_selection(
     the OOF rows; otherwise the plain pass is used, so the result is never below its best member there.
     """
     n = len(oofs)
-    plain = ensemble_selection(oofs, y, task, rounds)
     if n < 3:
-        return plain
+        return ensemble_selection(oofs, y, task, rounds)
     rng = np.random.default_rng(seed)
     weights = np.zeros(n)
     for _ in range(bags):
@@ -318,7 +322,7 @@ def bagged_ensemble_selection(
     weights /= weights.sum()
     best_single = min(_key(o, y, task) for o in oofs)
     blend = np.sum([w * o for w, o in zip(weights, oofs)], 0)
-    return weights if _key(blend, y, task) <= best_single else plain
+    return weights if _key(blend, y, task) <= best_single else ensemble_selection(oofs, y, task, rounds)
 
 
 def _outputs(model: nn.Module, dataset: Dataset, task: str) -> np.ndarray:
@@ -423,7 +427,7 @@ class Selector:
                 if oof is not None:
                     repeats.append(oof)
             s.oof = np.mean(repeats, 0)
-            covered = np.unique(np.concatenate([va for _, va in folds[0]]))
+            covered = held_out(folds)
             s.metrics = _metrics(s.oof[covered], self.y[covered], self.task)
             s.score = s.metrics[kind.main_metric]
         except Exception as exc:  # noqa: BLE001 - a failed candidate is a leaderboard row, not the run's end
@@ -465,7 +469,7 @@ class Selector:
                 "Every candidate failed during selection (first: "
                 f"{scored[0].candidate.name}: {scored[0].error}); see the lines above."
             )
-        covered = np.unique(np.concatenate([va for _, va in folds[0]]))
+        covered = held_out(folds)
         y = self.y[covered]
         full = [s.oof for s in ok if s.oof is not None]
         oofs = [o[covered] for o in full]
@@ -483,7 +487,7 @@ class Selector:
                 f"the best single one ({ok[best].candidate.name}) {ok[best].score:.4f}"
             )
         self.log(f"chosen: {_describe(weights)} - {reason}")
-        return Selection(scored, weights, blend, metrics, protocol, reason, len(covered))
+        return Selection(scored, weights, blend, metrics, protocol, reason, covered)
 
     def refit(self, selection: Selection, max_time: float | None = None) -> tuple[nn.Module, ModelConfig]:
         """Train every member with a weight again on all rows; returns ``(model, its ModelConfig)`` — one model, or

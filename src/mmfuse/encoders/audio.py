@@ -7,6 +7,7 @@ filterbank ``M`` (as in librosa), in torch so it runs inside the model on CPU or
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -14,6 +15,17 @@ from torch import Tensor, nn
 from mmfuse.encoders.base import Encoder
 from mmfuse.encoders.cnn import conv_stack
 from mmfuse.registry import ENCODERS
+
+
+def resample(wave: Any, rate: int, target: int) -> Any:
+    """Polyphase resampling of a 1-D NumPy wave from ``rate`` to ``target`` Hz (``scipy.signal.resample_poly`` with
+    the ratio reduced by their gcd); the wave itself when the rates are equal."""
+    if int(rate) == int(target):
+        return wave
+    from scipy.signal import resample_poly
+
+    g = math.gcd(int(rate), int(target))
+    return resample_poly(wave, int(target) // g, int(rate) // g)
 
 
 def _hz_to_mel(f: Tensor) -> Tensor:

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mmfuse.encoders.audio import mel_filterbank
+from mmfuse.encoders.audio import mel_filterbank, resample
 from mmfuse.encoders.base import Encoder
 from mmfuse.errors import ConfigError
 from mmfuse.registry import ENCODERS
@@ -121,13 +121,8 @@ def _trim_long_silences(wave: np.ndarray) -> np.ndarray:
 
 def preprocess_wave(wave: np.ndarray, sample_rate: int) -> np.ndarray:
     """Mono wave ``(T,)`` in [-1, 1] -> 16 kHz, volume raised to -30 dBFS, long silences removed ``(T',)``."""
-    from scipy.signal import resample_poly
-
     require_speaker_packages()
-    wave = np.asarray(wave, np.float64)
-    if sample_rate != SAMPLE_RATE:
-        g = math.gcd(int(sample_rate), SAMPLE_RATE)
-        wave = resample_poly(wave, SAMPLE_RATE // g, int(sample_rate) // g)
+    wave = resample(np.asarray(wave, np.float64), sample_rate, SAMPLE_RATE)
     rms = np.sqrt(np.mean((wave * INT16_MAX) ** 2)) if len(wave) else 0.0
     if rms > 0:
         change = TARGET_DBFS - 20 * np.log10(rms / INT16_MAX)

@@ -235,7 +235,8 @@ def decode_audio(data: bytes, sample_rate: int, n_samples: int | None) -> np.nda
         ``(n_samples,)`` float32 in [-1, 1].
     """
     import soundfile
-    from scipy.signal import resample_poly
+
+    from mmfuse.encoders.audio import resample
 
     check_wav_complete(data)
     try:
@@ -244,10 +245,7 @@ def decode_audio(data: bytes, sample_rate: int, n_samples: int | None) -> np.nda
         raise ReadIssue(f"corrupt or unsupported audio ({_reason(exc)})") from None
     if wave.size == 0:
         raise ReadIssue("audio file has no samples")
-    wave = wave.mean(1)
-    if rate != sample_rate:
-        g = math.gcd(int(rate), int(sample_rate))
-        wave = resample_poly(wave, sample_rate // g, int(rate) // g).astype(np.float32)
+    wave = resample(wave.mean(1), rate, sample_rate).astype(np.float32)
     if not np.isfinite(wave).all():
         raise ReadIssue("audio holds NaN/inf samples")
     if n_samples is None:

@@ -83,8 +83,27 @@ def gcca_loss(zs: Sequence[Tensor], k: int | None = None, eps: float = 1e-3) -> 
     return -lam[: min(k, n)].sum()
 
 
+class _Correlation(CrossModalObjective):
+    """Shared options of the correlation objectives: ``k`` (eigenvalues / correlations summed, ``None``: all) and
+    ``eps`` (the covariance ridge), checked once here."""
+
+    def __init__(
+        self,
+        k: int | None = None,
+        eps: float = 1e-3,
+        modalities: Sequence[str] | None = None,
+        dims: Mapping[str, int] | None = None,
+        proj_dim: int | None = None,
+    ) -> None:
+        super().__init__(modalities, dims, proj_dim)
+        if eps <= 0 or (k is not None and k < 1):
+            name = getattr(type(self), "registry_name", type(self).__name__)
+            raise ConfigError(f"Options of {name} need eps > 0 and k >= 1 (or None); got eps={eps}, k={k}.")
+        self.k, self.eps = k, float(eps)
+
+
 @OBJECTIVES.register("cca")
-class DeepCCA(CrossModalObjective):
+class DeepCCA(_Correlation):
     """:func:`cca_loss` between two modalities' embeddings (averaged over all pairs when ``modalities``
     is not given: the SUMCOR generalisation of CCA to several views, up to the 1/pairs factor).
 
@@ -95,25 +114,12 @@ class DeepCCA(CrossModalObjective):
             (CCA needs no common size; ``proj_dim`` adds linear heads).
     """
 
-    def __init__(
-        self,
-        k: int | None = None,
-        eps: float = 1e-3,
-        modalities: Sequence[str] | None = None,
-        dims: Mapping[str, int] | None = None,
-        proj_dim: int | None = None,
-    ) -> None:
-        super().__init__(modalities, dims, proj_dim)
-        if eps <= 0 or (k is not None and k < 1):
-            raise ConfigError(f"Options of cca need eps > 0 and k >= 1 (or None); got eps={eps}, k={k}.")
-        self.k, self.eps = k, float(eps)
-
     def group_loss(self, zs: list[Tensor], keep: Tensor, batch: Mapping[str, Any]) -> Tensor:
         return cca_loss(zs[0], zs[1], self.k, self.eps)
 
 
 @OBJECTIVES.register("gcca")
-class DeepGCCA(CrossModalObjective):
+class DeepGCCA(_Correlation):
     """:func:`gcca_loss` over all (or the given) modalities, on rows where all of them are present.
 
     Args:
@@ -124,19 +130,6 @@ class DeepGCCA(CrossModalObjective):
     """
 
     group_size = None
-
-    def __init__(
-        self,
-        k: int | None = None,
-        eps: float = 1e-3,
-        modalities: Sequence[str] | None = None,
-        dims: Mapping[str, int] | None = None,
-        proj_dim: int | None = None,
-    ) -> None:
-        super().__init__(modalities, dims, proj_dim)
-        if eps <= 0 or (k is not None and k < 1):
-            raise ConfigError(f"Options of gcca need eps > 0 and k >= 1 (or None); got eps={eps}, k={k}.")
-        self.k, self.eps = k, float(eps)
 
     def group_loss(self, zs: list[Tensor], keep: Tensor, batch: Mapping[str, Any]) -> Tensor:
         return gcca_loss(zs, self.k, self.eps)

@@ -87,6 +87,9 @@ class ModelConfig:
     unimodal_heads: bool = False  # one extra head per modality (auxiliary losses, contribution reports)
     missing_token: bool = False  # replace absent embeddings by a learned token instead of zeros
     modality_dropout: float | dict[str, float] = 0.0  # training-time probability of dropping a modality
+    # generative imputers of absent embeddings, trained after the model (mmfuse.training.imputation):
+    # strategy ("gan" | "vae") -> its parameters; `missing` strategies at predict time are zero, token and these
+    imputers: dict[str, dict[str, Any]] = field(default_factory=dict)
     # multi-task: task name -> {"task": kind, "num_outputs": n (default 1 for regression), "weight": w (default 1)};
     # empty = one task described by `task` / `num_outputs`. The targets of a batch are then {task name: tensor}.
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)

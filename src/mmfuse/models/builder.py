@@ -13,6 +13,7 @@ from torch import nn
 
 from mmfuse.config import ModelConfig, from_dict
 from mmfuse.errors import ConfigError
+from mmfuse.models.imputation import build_imputer
 from mmfuse.models.missing import MissingTokens, ModalityDropout
 from mmfuse.models.multimodal import MultimodalModel
 from mmfuse.models.multitask import HardSharingModel, SoftSharingModel
@@ -96,6 +97,8 @@ def build_model(cfg: ModelConfig) -> nn.Module:
         if (rates if isinstance(rates, (int, float)) else any(rates.values()))
         else None
     )
+    if tasks and cfg.imputers:
+        raise ConfigError("ModelConfig.imputers is not supported with 'tasks'; impute with a single-task model.")
     if tasks:
         if cfg.unimodal_heads:
             raise ConfigError(
@@ -125,7 +128,8 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     unimodal = None
     if cfg.unimodal_heads:
         unimodal = {m: HEADS.build("linear", in_dim=d, out_dim=cfg.num_outputs) for m, d in dims.items()}
-    return MultimodalModel(encoders, fusion, head, unimodal, tokens, dropout)
+    imputers = {k: build_imputer(k, dims, **dict(p)) for k, p in sorted(cfg.imputers.items())}
+    return MultimodalModel(encoders, fusion, head, unimodal, tokens, dropout, imputers)
 
 
 def build_ensemble(cfg: ModelConfig) -> nn.Module:

@@ -40,6 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run the model in torch (default) or its ONNX graph in onnxruntime (write it with 'mmfuse export')",
     )
     p.add_argument("--onnx", help="ONNX file of --backend onnx (default: MODEL_DIR/model.onnx)")
+    p.add_argument(
+        "--missing",
+        choices=("zero", "token", "gan", "vae"),
+        help="fill an absent modality with zeros, the learned token or a trained imputer (default: the model's own)",
+    )
     add_overwrite_arg(p)
     p.set_defaults(func=run)
 
@@ -49,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     from mmfuse.errors import ConfigError
     from mmfuse.files import atomic_open, check_output_file
+    from mmfuse.models.imputation import use_missing
 
     out = check_output_file(args.out, [args.table, args.model] + ([args.onnx] if args.onnx else []), args.overwrite)
     if args.onnx and args.backend != "onnx":
@@ -58,7 +64,10 @@ def run(args: argparse.Namespace) -> int:
             "--explain re-runs the model with modalities removed, which needs the torch backend; "
             "drop --explain or --backend onnx."
         )
+    if args.missing and args.backend == "onnx":
+        raise ConfigError("--missing chooses how torch fills an absent modality; drop it, or --backend onnx.")
     predictor = load_table_model(args.model, args)
+    use_missing(predictor.model, args.missing)
     frame = predictor.predict(
         args.table,
         with_ids=True,

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from mmfuse.data.base import batch_to
 from mmfuse.errors import DataError
+from mmfuse.models.imputation import use_missing
 from mmfuse.tasks import task_kind
 
 
@@ -61,8 +62,29 @@ def predict(
     batch_size: int = 256,
     transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     device: str = "cpu",
+    missing: str | None = None,
 ) -> Predictions:
-    """Run ``model`` over ``dataset`` in eval mode; ``transform`` may alter each batch first (robustness sweeps)."""
+    """Run ``model`` over ``dataset`` in eval mode; ``transform`` may alter each batch first (robustness sweeps).
+
+    ``missing`` fills absent modalities for this call with one of the model's strategies (``"zero"``, ``"token"``,
+    ``"gan"``, ``"vae"``; :meth:`mmfuse.models.MultimodalModel.missing_strategies`); ``None`` keeps the model's own.
+    """
+    previous = getattr(model, "missing", None)
+    use_missing(model, missing)
+    try:
+        return _predict(model, dataset, batch_size, transform, device)
+    finally:
+        if missing is not None and previous is not None:
+            model.missing = previous
+
+
+def _predict(
+    model: torch.nn.Module,
+    dataset: Dataset,
+    batch_size: int,
+    transform: Callable[[dict[str, Any]], dict[str, Any]] | None,
+    device: str,
+) -> Predictions:
     model.eval().to(device)
     preds, targets, evidential = [], [], []
     masks: dict[str, list[np.ndarray]] = {}

@@ -228,12 +228,15 @@ def evaluate_robustness(
     seed: int = 0,
     batch_size: int = 256,
     device: str = "cpu",
+    missing: str | None = None,
 ) -> RobustnessResult:
     """Removal of each modality, the missing-rate sweep and a noise sweep per modality.
 
     Inputs:
         model: a trained model (``(inputs, masks) -> {"prediction": (B, K), ...}``).
         dataset: the evaluation set (contract items).
+        missing: the model's missing-modality strategy for every pass (``None``: its own; see
+            :func:`mmfuse.evaluation.predict.predict`).
 
     Returns:
         :class:`RobustnessResult`; every metric dict is :func:`task_metrics` of the predictions.
@@ -243,12 +246,13 @@ def evaluate_robustness(
     mods = _modalities_of(dataset)
 
     def run(transform: Transform | None) -> dict[str, float]:
-        return task_metrics(predict(model, dataset, batch_size=batch_size, transform=transform, device=device), task)
+        pred = predict(model, dataset, batch_size=batch_size, transform=transform, device=device, missing=missing)
+        return task_metrics(pred, task)
 
     clean = run(None)
     removal = {m: run(removal_transform([m])) for m in mods} if len(mods) > 1 else {}
     rates = [float(r) for r in missing_rates]
-    missing = Sweep(
+    by_rate = Sweep(
         "missing_rate", None, rates, [clean if r == 0 else run(missing_rate_transform(r, seed)) for r in rates]
     )
     noise = {}
@@ -258,7 +262,7 @@ def evaluate_robustness(
         noise[m] = Sweep(
             "noise", m, levels, [clean if v == 0 else run(noise_transform(m, v, std, seed)) for v in levels]
         )
-    return RobustnessResult(task, metric, higher, clean, removal, missing, noise)
+    return RobustnessResult(task, metric, higher, clean, removal, by_rate, noise)
 
 
 # ----------------------------------------------------------------------------- MultiBench summaries

@@ -34,6 +34,12 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     h.add_argument("--strategy", help="auto, ddp, ddp_spawn, fsdp ...")
     h.add_argument("--num-nodes", type=int)
     h.add_argument("--precision", help="32-true, bf16-mixed, 16-mixed ...")
+    h.add_argument(
+        "--workers",
+        type=int,
+        help="DataLoader worker processes per device: they decode images and audio for the frozen encoders and "
+        "load training batches (default 0: the main process)",
+    )
 
 
 def add_missing_modality_args(p: argparse.ArgumentParser) -> None:
@@ -87,6 +93,11 @@ def train_options_from_args(args: argparse.Namespace, base: dict | None = None) 
         value = getattr(args, key, None)
         if value is not None:
             data[key] = value
+    workers = getattr(args, "workers", None)
+    if workers is not None:
+        if workers < 0:
+            raise ConfigError(f"--workers must be 0 or more (worker processes per device); got {workers}.")
+        data["num_workers"] = workers
     if getattr(args, "devices", None) is not None:
         data["devices"] = int(args.devices) if str(args.devices).isdigit() else args.devices
     if getattr(args, "no_progress", False):

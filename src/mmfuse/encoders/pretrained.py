@@ -227,12 +227,20 @@ def embed_images(
     Returns:
         ``(N, 1280)`` float32.
     """
-    net = _cached_efficientnet(None if weights_path is None else str(weights_path)).to(device)
     out = np.zeros((len(images), IMAGE_DIM), np.float32)
     for s in _batches(len(images), batch_size, progress, "embedding images (EfficientNet-Lite0)"):
-        x = torch.from_numpy(np.stack([preprocess_image(im) for im in images[s : s + batch_size]])).to(device)
-        out[s : s + len(x)] = net.extract_features(x).mean((2, 3)).cpu().numpy()  # (B, 1280, 7, 7) -> (B, 1280)
+        x = np.stack([preprocess_image(im) for im in images[s : s + batch_size]])
+        out[s : s + len(x)] = image_features(x, weights_path, device)
     return out
+
+
+@torch.no_grad()
+def image_features(x: np.ndarray, weights_path: str | Path | None = None, device: str = "cpu") -> np.ndarray:
+    """EfficientNet-Lite0 embeddings ``(B, 1280)`` of images already preprocessed by :func:`preprocess_image`
+    ``(B, 3, 224, 224)`` (the table pipeline preprocesses in DataLoader workers)."""
+    net = _cached_efficientnet(None if weights_path is None else str(weights_path)).to(device)
+    batch = torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(device)
+    return net.extract_features(batch).mean((2, 3)).cpu().numpy()  # (B, 1280, 7, 7) -> (B, 1280)
 
 
 def _freeze(module: nn.Module) -> None:

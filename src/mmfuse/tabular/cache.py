@@ -4,7 +4,10 @@ An entry is one ``.npy`` file at ``<root>/<encoder slug>/<key[:2]>/<key>.npy`` w
 ``key = sha256(encoder_id || 0x00 || content_sha256)``: the same image, recording or sentence
 under the same encoder (weights + preprocessing, see :mod:`mmfuse.encoders.pretrained`) is
 computed once and reused across runs, tables and fusion methods. Entries are written to a
-temporary file and renamed into place (a crash never leaves a partial entry), and read with
+temporary file (a fresh ``mkstemp`` name beside the entry) and renamed into place with ``os.replace``, so a
+crash never leaves a partial entry and concurrent writers, the processes of a distributed encode
+(:mod:`mmfuse.tabular.encoding`) or two runs sharing the folder, never tear or lose one: a reader sees
+no file or a whole one, and two writers of one key write the same bytes. Entries are read with
 ``allow_pickle=False``. The root is ``$MMFUSE_CACHE_DIR`` or ``~/.cache/mmfuse/embeddings``.
 """
 
@@ -14,7 +17,6 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +37,8 @@ class EmbeddingCache:
         root: cache folder (default: :func:`default_root`).
         enabled: ``False`` computes everything and stores nothing (``--no-cache``).
 
-    Attributes ``hits`` and ``misses`` count items served from disk and computed, since creation;
+    Attributes ``hits`` and ``misses`` count items served from disk and computed by
+    :func:`mmfuse.tabular.encoding.encode`, since creation;
     ``repaired`` counts entries that were unreadable, of the wrong shape or not finite (a torn or foreign
     file): they are recomputed and written again, never used.
     """
@@ -96,54 +99,3 @@ class EmbeddingCache:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-
-    def lookup(
-        self,
-        encoder_id: str,
-        hashes: Sequence[str],
-        compute: Callable[[list[int]], np.ndarray],
-        batch_size: int = 64,
-        progress: bool = False,
-        desc: str = "encoding",
-        shape: tuple[int, ...] | None = None,
-    ) -> np.ndarray:
-        """Arrays for every item: cached ones from disk, the others by ``compute`` in batches.
-
-        Args:
-            encoder_id: encoder name + version (weights and preprocessing).
-            hashes: content hash per item (``(N,)``); duplicates are computed once.
-            compute: maps a list of item indices to their arrays ``(len, ...)``; a row of NaN marks an
-                item it could not compute (returned as is, not stored).
-            shape: the shape of one item's array; a stored entry of another shape is recomputed.
-
-        Returns:
-            ``(N, ...)`` float32, item order.
-        """
-        found: dict[str, np.ndarray] = {}
-        todo: dict[str, int] = {}
-        for i, h in enumerate(hashes):
-            if h in found or h in todo:
-                continue
-            value = self.get(encoder_id, h, shape)
-            if value is None:
-                todo[h] = i
-            else:
-                found[h] = value
-        self.hits += len(found)
-        self.misses += len(todo)
-        pending = list(todo.items())
-        starts = range(0, len(pending), batch_size)
-        if progress and len(pending) > batch_size:
-            from tqdm.auto import tqdm
-
-            starts = tqdm(starts, desc=desc, unit="batch")
-        for s in starts:
-            chunk = pending[s : s + batch_size]
-            values = np.asarray(compute([i for _, i in chunk]), np.float32)
-            for (h, _), v in zip(chunk, values):
-                if np.isfinite(v).all():  # a NaN row marks an item that could not be decoded: never stored
-                    self.put(encoder_id, h, v)
-                found[h] = v
-        if not len(hashes):
-            return np.zeros((0,), np.float32)
-        return np.stack([found[h] for h in hashes]).astype(np.float32)

@@ -89,43 +89,33 @@ class AudioKind(ColumnKind):
         n_samples = int(round(state["seconds"] * sr))
         shape = (n_mels, 1 + n_samples // hop)  # (mels, frames)
 
-        def decode(paths: list[Path]) -> tuple[np.ndarray, list[str | None]]:
-            waves = np.zeros((len(paths), n_samples), np.float32)
-            reasons: list[str | None] = []
-            for k, p in enumerate(paths):
-                try:
-                    waves[k] = R.decode_audio(ctx.read(p), sr, n_samples)
-                    reasons.append(None)
-                except R.ReadIssue as exc:
-                    reasons.append(str(exc))
-            spec = R.log_mel(waves, sr, n_mels, n_fft, hop)
-            spec[[r is not None for r in reasons]] = np.nan
-            return spec, reasons
+        limits = ctx.limits
+
+        def load(path: Path) -> np.ndarray:
+            return R.decode_audio(R.read_bytes(path, limits), sr, n_samples)  # (n_samples,)
+
+        def embed(waves: list[np.ndarray], device: str) -> np.ndarray:
+            return R.log_mel(np.stack(waves), sr, n_mels, n_fft, hop)  # (n, mels, frames)
 
         encoder_id = f"logmel/sr{sr}/n{n_samples}/mels{n_mels}/fft{n_fft}/hop{hop}/resample_poly-centre-crop/std"
-        return ctx.cached(encoder_id, col, shape, decode, f"log-mel {col}")
+        return ctx.cached(encoder_id, col, shape, load, embed, f"log-mel {col}")
 
     @staticmethod
     def _speaker_embeddings(ctx: Context, col: str) -> tuple[np.ndarray, np.ndarray]:
-        """Cached GE2E embeddings ``(N, 256)`` of the whole recordings."""
-        from mmfuse.encoders.speaker import SAMPLE_RATE, embed_waves, speaker_encoder_version
+        """Cached GE2E embeddings ``(N, 256)`` of the whole recordings (decoding, resampling and voice activity
+        detection in DataLoader workers)."""
+        from mmfuse.encoders.speaker import SAMPLE_RATE, embed_waves, preprocess_wave, speaker_encoder_version
 
         version = _require_ge2e(col, speaker_encoder_version)
+        limits = ctx.limits
 
-        def decode(paths: list[Path]) -> tuple[np.ndarray, list[str | None]]:
-            waves: list[np.ndarray] = []
-            reasons: list[str | None] = []
-            for p in paths:
-                try:
-                    waves.append(R.decode_audio(ctx.read(p), SAMPLE_RATE, None))
-                    reasons.append(None)
-                except R.ReadIssue as exc:
-                    reasons.append(str(exc))
-            good = iter(embed_waves(waves, SAMPLE_RATE) if waves else [])
-            unusable = np.full(SPEAKER_DIM, np.nan, np.float32)
-            return np.stack([next(good) if r is None else unusable for r in reasons]), reasons
+        def load(path: Path) -> np.ndarray:
+            return preprocess_wave(R.decode_audio(R.read_bytes(path, limits), SAMPLE_RATE, None), SAMPLE_RATE)
 
-        return ctx.cached(version, col, (SPEAKER_DIM,), decode, f"GE2E {col}")
+        def embed(waves: list[np.ndarray], device: str) -> np.ndarray:
+            return embed_waves(waves, SAMPLE_RATE, preprocess=False)
+
+        return ctx.cached(version, col, (SPEAKER_DIM,), load, embed, f"GE2E {col}")
 
     def encoder(self, state: dict[str, Any]) -> dict[str, Any]:
         if state.get("encoder") == "ge2e":

@@ -14,11 +14,10 @@ import numpy as np
 
 from mmfuse.tabular import readers as R
 from mmfuse.tabular.cache import EmbeddingCache
+from mmfuse.tabular.encoding import Embed, Encoding, Load, encode
 from mmfuse.tabular.schema import Schema
 
 WIDE_STAGE = 1000  # stages over this many columns print a line when progress is on
-
-Decoder = Callable[[list[Path]], tuple[np.ndarray, list[str | None]]]  # files -> (values (n, ...), reason or None)
 
 
 @dataclass
@@ -36,6 +35,7 @@ class Context:
     cache: EmbeddingCache = field(default_factory=EmbeddingCache)
     limits: R.Limits = R.LIMITS  # what one cell may cost (file size, image pixels)
     progress: bool = False  # progress bars, and a line per stage over WIDE_STAGE columns
+    encoding: Encoding = field(default_factory=Encoding)  # where frozen encoders run (processes, workers)
     issues: list[R.Issue] = field(default_factory=list)  # the issue log this call appends to
 
     def __len__(self) -> int:
@@ -74,43 +74,44 @@ class Context:
                 self.issue(j, column, str(exc), str(path))
         return out
 
-    def cached(
-        self, encoder_id: str, column: str, shape: tuple[int, ...], decode: Decoder, desc: str
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """``(x (N, *shape), mask (N,))``: the cached outputs of ``decode`` for the files of ``column``.
+    def encoded(
+        self,
+        encoder_id: str,
+        hashes: list[str],
+        load: Load,
+        embed: Embed,
+        shape: tuple[int, ...],
+        desc: str,
+        batch_size: int = 32,
+    ) -> tuple[np.ndarray, dict[int, str]]:
+        """``(values (n, *shape), {item: reason})`` of items ``hashes`` through the cache and :attr:`encoding`
+        (:func:`mmfuse.tabular.encoding.encode`)."""
+        return encode(self.cache, encoder_id, hashes, load, embed, shape, self.encoding, desc, batch_size)
 
-        Rows it fails on become issues (every row with the same content gets the reason: the cache decodes
-        identical files once).
+    def cached(
+        self, encoder_id: str, column: str, shape: tuple[int, ...], load: Callable[[Path], Any], embed: Embed, desc: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(x (N, *shape), mask (N,))``: the cached encoder outputs of the files of ``column``.
+
+        ``load`` decodes one file (in a DataLoader worker; :class:`~mmfuse.tabular.readers.ReadIssue` for a bad
+        one) and ``embed`` encodes decoded files; rows that fail become issues (every row with the same content
+        gets the reason: identical files are decoded once).
         """
         items = self.hashed(column)
         js = sorted(items)
-        failures: dict[str, str] = {}  # content hash -> reason
-
-        def compute(idx: list[int]) -> np.ndarray:
-            values, reasons = decode([items[js[i]][0] for i in idx])
-            for i, reason in zip(idx, reasons):
-                if reason is not None:
-                    failures[items[js[i]][1]] = reason
-            return values
-
         n = len(self)
         x = np.zeros((n, *shape), np.float32)
         mask = np.zeros(n, bool)
         if js:
-            values = self.cache.lookup(
-                encoder_id,
-                [items[j][1] for j in js],
-                compute,
-                batch_size=32,
-                progress=self.progress,
-                desc=desc,
-                shape=shape,
+            paths = [items[j][0] for j in js]
+            values, reasons = self.encoded(
+                encoder_id, [items[j][1] for j in js], lambda i: load(paths[i]), embed, shape, desc
             )
-            for j, v in zip(js, values):
-                if items[j][1] in failures or not np.isfinite(v).all():
-                    self.issue(j, column, failures.get(items[j][1], "could not be decoded"), str(items[j][0]))
+            for k, j in enumerate(js):
+                if k in reasons:
+                    self.issue(j, column, reasons[k], str(items[j][0]))
                 else:
-                    x[j], mask[j] = v, True
+                    x[j], mask[j] = values[k], True
         return x, mask
 
     @contextmanager

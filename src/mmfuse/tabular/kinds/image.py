@@ -64,24 +64,19 @@ class ImageKind(ColumnKind):
 
     @staticmethod
     def _embeddings(ctx: Context, col: str) -> tuple[np.ndarray, np.ndarray]:
-        """Cached EfficientNet-Lite0 embeddings ``(N, 1280)``."""
-        from mmfuse.encoders.pretrained import embed_images, image_encoder_version
+        """Cached EfficientNet-Lite0 embeddings ``(N, 1280)``: files decoded and preprocessed in DataLoader workers."""
+        from mmfuse.encoders.pretrained import image_encoder_version, image_features, preprocess_image
 
-        def decode(paths: list[Path]) -> tuple[np.ndarray, list[str | None]]:
-            images: list[Any] = []
-            reasons: list[str | None] = []
-            for p in paths:
-                try:
-                    images.append(R.decode_image(ctx.read(p), ctx.limits))
-                    reasons.append(None)
-                except R.ReadIssue as exc:
-                    reasons.append(str(exc))
-            good = iter(embed_images(images, progress=False) if images else [])
-            unusable = np.full(EMBED_DIM, np.nan, np.float32)
-            return np.stack([next(good) if r is None else unusable for r in reasons]), reasons
+        limits = ctx.limits
 
-        encoder_id = f"{image_encoder_version()}/downscale{ctx.limits.max_side}"  # huge images are downscaled first
-        return ctx.cached(encoder_id, col, (EMBED_DIM,), decode, f"EfficientNet {col}")
+        def load(path: Path) -> np.ndarray:
+            return preprocess_image(R.decode_image(R.read_bytes(path, limits), limits))  # (3, 224, 224)
+
+        def embed(images: list[np.ndarray], device: str) -> np.ndarray:
+            return image_features(np.stack(images), device=device)
+
+        encoder_id = f"{image_encoder_version()}/downscale{limits.max_side}"  # huge images are downscaled first
+        return ctx.cached(encoder_id, col, (EMBED_DIM,), load, embed, f"EfficientNet {col}")
 
     def encoder(self, state: dict[str, Any]) -> dict[str, Any]:
         if state["encoder"] == "cnn":

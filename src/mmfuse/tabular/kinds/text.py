@@ -51,14 +51,14 @@ class TextKind(ColumnKind):
         x = np.zeros((n, EMBED_DIM), np.float32)
         if js:
             strings = [texts[j] for j in js]
-            x[js] = ctx.cache.lookup(
+            x[js], _ = ctx.encoded(
                 text_encoder_version(),
                 [R.digest(s) for s in strings],
-                lambda idx: embed_texts([strings[i] for i in idx], progress=False),
+                strings.__getitem__,
+                lambda batch, device: embed_texts(batch, progress=False, device=device),
+                (EMBED_DIM,),
+                f"MiniLM {col}",
                 batch_size=64,
-                progress=ctx.progress,
-                desc=f"MiniLM {col}",
-                shape=(EMBED_DIM,),
             )
         return x, mask
 

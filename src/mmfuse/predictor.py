@@ -32,22 +32,27 @@ from mmfuse.data.base import DatasetSpec, Splits
 from mmfuse.errors import ConfigError, DataError
 from mmfuse.evaluation.selection import DEFAULT_PRESET, split_rows
 from mmfuse.tabular import EmbeddingCache, Schema, TableData, TablePipeline, read_table, resolve_schema
+from mmfuse.tabular.encoding import Encoding
 from mmfuse.tabular.readers import Issue, Limits
+from mmfuse.tabular.source import RowGroups, open_table
 from mmfuse.tasks import task_kind
 
 TRAIN_DEFAULTS = {"max_epochs": 20, "batch_size": 64, "patience": 4}  # TrainConfig fields the table API changes
 FILES = ("model.safetensors", "config.json", "schema.json", "labels.json", "metrics.json", "summary.txt")
 
 
-def _table(table: Any) -> tuple[Any, Path | None]:
-    """``(frame with positions 0..N-1 as index, folder of the table file or None)``; a table with no row is refused."""
+def _table(table: Any, stream: bool = False) -> tuple[Any, Path | None]:
+    """``(frame with positions 0..N-1 as index, folder of the table file or None)``; a table with no row is refused.
+
+    ``stream``: a Parquet file of several row groups stays on disk as a :class:`~mmfuse.tabular.source.RowGroups`
+    (read one row group at a time by the pipeline; what ``fit`` and ``compare`` read)."""
     import pandas as pd
 
     if isinstance(table, pd.DataFrame):
         df, folder, name = table.reset_index(drop=True), None, "The DataFrame"
     else:
         df, folder, name = (
-            read_table(table).reset_index(drop=True),
+            open_table(table) if stream else read_table(table).reset_index(drop=True),
             Path(table).resolve().parent,
             f"Table {str(table)!r}",
         )
@@ -137,14 +142,15 @@ class MultimodalPredictor:
         override = self.schema_override
         if isinstance(override, (str, Path)):
             override = load_mapping(override)
-        schema = resolve_schema(df, self.target, override)
-        pipe = TablePipeline(schema, cache=self.cache, progress=self.progress, limits=self.limits)
+        schema = resolve_schema(df.head() if isinstance(df, RowGroups) else df, self.target, override)
+        encoding = Encoding.from_options(self.train_options, self.progress)
+        pipe = TablePipeline(schema, cache=self.cache, progress=self.progress, limits=self.limits, encoding=encoding)
         self._set_base(folder, pipe)
         return pipe
 
     def infer_schema(self, table: Any) -> Schema:
         """The schema ``fit`` would use on ``table`` (inferred, then overridden by the schema file)."""
-        df, folder = _table(table)
+        df, folder = _table(table, stream=True)
         return self._pipeline_for(df, folder).schema
 
     def prepare(
@@ -168,7 +174,7 @@ class MultimodalPredictor:
 
         if self.fusion is not None:
             FUSIONS.get(self.fusion)  # an unknown name fails now, with the valid ones listed
-        df, folder = _table(table)
+        df, folder = _table(table, stream=True)
         self.pipeline = pipe = self._pipeline_for(df, folder)
         keep, self.fit_issues = pipe.check_target(df, self.drop_missing_target)
         strat = [str(v) for v in df[pipe.schema.target].iloc[keep]] if pipe.kind.single_label else None
@@ -184,12 +190,12 @@ class MultimodalPredictor:
             a, b = split_rows(strat, len(rest), self.val_fraction, self.seed)
             parts["train"], parts["val"] = (df, rest[a], folder), (df, rest[b], folder)
         else:
-            vdf, vfolder = _table(val_table)
+            vdf, vfolder = _table(val_table, stream=True)
             vkeep, vissues = pipe.check_target(vdf, self.drop_missing_target)
             self.fit_issues += vissues
             parts["train"], parts["val"] = (df, rest, folder), (vdf, vkeep, vfolder)
         if test_table is not None:
-            tdf, tfolder = _table(test_table)
+            tdf, tfolder = _table(test_table, stream=True)
             parts["test"] = (tdf, pipe.check_target(tdf, self.drop_missing_target)[0], tfolder)
         pipe.fit(parts["train"][0], parts["train"][1])
         data = {}

@@ -7,6 +7,14 @@ columns into tensors. Each modality is read by its registered column kind
 ``tabular``, one file each under :mod:`mmfuse.tabular.kinds`), which owns the modality's options, fitted
 state, arrays and encoder; the pipeline loops over them and owns the target.
 
+A table is a DataFrame or a :class:`~mmfuse.tabular.source.RowGroups` (a Parquet file read one row group at a
+time): :meth:`TablePipeline.transform` builds the arrays part by part, so a streamed table never sits in memory
+whole, and frozen encoders run through :mod:`mmfuse.tabular.encoding` (Lightning ``predict``, several processes,
+DataLoader workers) as :class:`~mmfuse.tabular.encoding.Encoding` says. The fitted state is learned from at most
+:data:`FIT_ROWS` training rows (a seeded sample spread over the table when it has more, since a sorted table's first
+rows are not typical of it): standardisation statistics settle long before that, and the fit's own arrays stay
+bounded on a table of millions of rows. The target's classes are always read from every training row.
+
 A cell that cannot be used makes its modality absent for that row (mask False, zero input) and adds an
 :class:`~mmfuse.tabular.readers.Issue`; refusals raise :class:`~mmfuse.errors.DataError`.
 """
@@ -26,11 +34,15 @@ from mmfuse.errors import DataError
 from mmfuse.tabular import readers as R
 from mmfuse.tabular._values import is_inf, is_number, label_key
 from mmfuse.tabular.cache import EmbeddingCache
+from mmfuse.tabular.encoding import Encoding
 from mmfuse.tabular.kinds import Context, column_kind
 from mmfuse.tabular.schema import Schema
+from mmfuse.tabular.source import RowGroups, parts
 from mmfuse.tasks import TaskKind, task_kind
 
-__all__ = ["TableData", "TablePipeline", "label_key"]
+__all__ = ["FIT_ROWS", "TableData", "TablePipeline", "label_key"]
+
+FIT_ROWS = 50_000  # training rows the preprocessing state (statistics, vocabularies) is fitted on, at most
 
 
 def _label_list(cell: Any, row: int, column: str) -> list[str]:
@@ -78,6 +90,7 @@ class TablePipeline:
         cache: embedding cache of frozen-encoder outputs and spectrograms.
         progress: show progress bars while encoding.
         limits: what one cell may cost (file size, image pixels); beyond it, the cell is that row's issue.
+        encoding: where frozen encoders run (processes, DataLoader workers); default one process.
     """
 
     def __init__(
@@ -88,6 +101,7 @@ class TablePipeline:
         cache: EmbeddingCache | None = None,
         progress: bool = True,
         limits: R.Limits | None = None,
+        encoding: Encoding | None = None,
     ) -> None:
         self.schema = schema
         self.limits = limits or R.LIMITS
@@ -95,6 +109,7 @@ class TablePipeline:
         self.restrict = restrict
         self.cache = cache or EmbeddingCache()
         self.progress = progress
+        self.encoding = encoding or Encoding(progress=progress)
         self.target_state: dict[str, Any] = {}
         self.state: dict[str, dict[str, Any]] = {}
 
@@ -199,15 +214,23 @@ class TablePipeline:
             self.cache,
             self.limits,
             self.progress,
+            self.encoding,
             [] if issues is None else issues,
         )
 
     def fit(self, df: Any, rows: np.ndarray | None = None) -> TablePipeline:
-        """Learn the target encoding and every modality's state from training rows ``rows`` of ``df``."""
-        rows = np.arange(len(df)) if rows is None else rows
-        every = len(rows) == len(df) and bool(np.all(np.asarray(rows) == np.arange(len(df))))
-        part = df if every else df.iloc[rows]
-        self.fit_target(part[self.schema.target].tolist())
+        """Learn the target encoding (every training row) and every modality's state (at most :data:`FIT_ROWS`
+        training rows, module docstring) from rows ``rows`` of ``df`` (a DataFrame or
+        :class:`~mmfuse.tabular.source.RowGroups`)."""
+        rows = np.arange(len(df)) if rows is None else np.asarray(rows, np.int64)
+        target = df[self.schema.target]
+        self.fit_target((target if len(rows) == len(df) else target.iloc[rows]).tolist())
+        if len(rows) > FIT_ROWS:  # a seeded sample in table order, spread over every part of the table
+            rows = rows[np.sort(np.random.default_rng(0).choice(len(rows), FIT_ROWS, replace=False))]
+        if isinstance(df, RowGroups):
+            part = df.read(rows, self._columns(with_target=False))
+        else:
+            part = next(parts(df, rows, []))[1]
         ctx = self.context(part, rows)  # cells a fit cannot use are the issues of transform, not of fit
         self.state = {}
         for name, (kind_name, cols) in self.schema.modalities().items():
@@ -217,11 +240,18 @@ class TablePipeline:
             self.state[name] = kind.fit(ctx, cols, opts)
         return self
 
+    def _columns(self, with_target: bool) -> list[str]:
+        """The columns a fit or transform reads (every modality's, and the target)."""
+        cols = [c for _, cs in self.schema.modalities().values() for c in cs]
+        return cols + [self.schema.target] if with_target else cols
+
     def transform(self, df: Any, rows: np.ndarray | None = None, with_target: bool = True) -> TableData:
-        """Tensors of rows ``rows`` of ``df`` (default all), with the issue log (row numbers are table positions)."""
+        """Tensors of rows ``rows`` of ``df`` (default all), with the issue log (row numbers are table positions).
+
+        A :class:`~mmfuse.tabular.source.RowGroups` table is read and encoded one row group at a time, each part
+        written into the arrays of all rows.
+        """
         rows = np.arange(len(df)) if rows is None else np.asarray(rows, np.int64)
-        every = len(rows) == len(df) and bool(np.all(rows == np.arange(len(df))))
-        part = df if every else df.iloc[rows]  # every row: no copy of a wide table
         for name, st in self.state.items():
             absent = [c for c in st["columns"] if c not in df.columns]
             if absent:
@@ -229,15 +259,34 @@ class TablePipeline:
                     f"Column {absent[0]!r} (modality {name!r}) is missing from the table; the "
                     f"model was trained with it, so add it (empty cells are allowed)."
                 )
-        ctx = self.context(part, rows)
-        inputs, masks = {}, {}
-        for name, st in self.state.items():
-            inputs[name], masks[name] = column_kind(st["kind"]).transform(ctx, st)
-        if with_target:
-            target = self.encode_target(part[self.schema.target].tolist(), rows)
-        else:
+        issues: list[R.Issue] = []
+        inputs: dict[str, np.ndarray] = {}
+        masks: dict[str, np.ndarray] = {}
+        targets: list[tuple[np.ndarray, np.ndarray]] = []
+        for sel, part in parts(df, rows, self._columns(with_target)):
+            ctx = self.context(part, rows[sel], issues)
+            whole = len(sel) == len(rows)  # one part (an in-memory table): its arrays are the result, no copy
+            for name, st in self.state.items():
+                x, m = column_kind(st["kind"]).transform(ctx, st)
+                if whole:
+                    inputs[name], masks[name] = x, m
+                    continue
+                if name not in inputs:
+                    inputs[name] = np.zeros((len(rows), *x.shape[1:]), x.dtype)
+                    masks[name] = np.zeros(len(rows), bool)
+                inputs[name][sel], masks[name][sel] = x, m
+            if with_target:
+                targets.append((sel, self.encode_target(part[self.schema.target].tolist(), rows[sel])))
+        if not with_target:
             target = np.zeros(len(rows), np.int64)
-        issues = sorted(ctx.issues, key=lambda it: (it.row, it.column))
+        elif len(targets) == 1:
+            target = targets[0][1]
+        else:
+            first = targets[0][1] if targets else self.encode_target([], rows[:0])
+            target = np.zeros((len(rows), *first.shape[1:]), first.dtype)
+            for sel, y in targets:
+                target[sel] = y
+        issues = sorted(issues, key=lambda it: (it.row, it.column))
         return TableData(TensorMultimodalDataset(inputs, target, masks), issues, rows)
 
     def encoders_config(self) -> dict[str, dict[str, Any]]:

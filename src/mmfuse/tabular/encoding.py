@@ -205,10 +205,6 @@ def _predict(
                     store(i, value)
             return [(i, value, reason) for (i, _, reason), value in zip(batch, values)]
 
-    batches = [items[s : s + batch_size] for s in range(0, len(items), batch_size)]
-    loader = DataLoader(
-        _Batches(batches, load), batch_size=1, collate_fn=_unwrap, num_workers=encoding.workers, shuffle=False
-    )
     callbacks = [_progress(desc, len(items), encoding.log_every)] if encoding.progress else []
     with _quiet():
         trainer = L.Trainer(
@@ -221,6 +217,11 @@ def _predict(
             enable_progress_bar=False,
             enable_model_summary=False,
             enable_checkpointing=False,
+        )
+        batches = [items[s : s + batch_size] for s in range(0, len(items), batch_size)]
+        batches += [[] for _ in range(trainer.world_size - len(batches))]  # every process gets a batch, maybe empty
+        loader = DataLoader(
+            _Batches(batches, load), batch_size=1, collate_fn=_unwrap, num_workers=encoding.workers, shuffle=False
         )
         predictions = trainer.predict(FrozenEncoder(), loader) or []
         if trainer.world_size > 1:

@@ -29,6 +29,13 @@ BENCHMARKS: dict[str, BenchmarkInfo] = {
     "avmnist": BenchmarkInfo(
         "mmfuse.benchmarks.avmnist", "every fusion + 2 unimodal baselines on AV-MNIST (55k / 5k / 10k)"
     ),
+    "avmnist_gan": BenchmarkInfo(
+        "mmfuse.benchmarks.avmnist_gan", "conditional GAN vs VAE generating images from audio, Frechet distance"
+    ),
+    "avmnist_imputation": BenchmarkInfo(
+        "mmfuse.benchmarks.avmnist_imputation",
+        "image removed at test time: zero-fill vs learned token vs VAE vs GAN imputation, beside audio-only",
+    ),
     "avmnist_retrieval": BenchmarkInfo(
         "mmfuse.benchmarks.avmnist_retrieval",
         "audio <-> image retrieval on AV-MNIST: CCA, deep CCA, InfoNCE, margin, subspace",

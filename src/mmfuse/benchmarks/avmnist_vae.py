@@ -72,7 +72,13 @@ def train_vae(views: dict[str, torch.Tensor], cfg: TrainConfig, latent: int = 32
     return vae.eval(), curve
 
 
-def save_grid(images: np.ndarray, labels: np.ndarray, path: Path, per_digit: int = 8) -> None:
+def save_grid(
+    images: np.ndarray,
+    labels: np.ndarray,
+    path: Path,
+    per_digit: int = 8,
+    title: str = "MVAE: images generated from audio alone (row = spoken digit)",
+) -> None:
     """Rows = true digit 0-9, columns = images generated from different audio recordings of it."""
     import matplotlib
 
@@ -88,7 +94,7 @@ def save_grid(images: np.ndarray, labels: np.ndarray, path: Path, per_digit: int
             if j < len(idx):
                 ax.imshow(images[idx[j]].reshape(28, 28), cmap="gray", vmin=0, vmax=1)
         axes[d, 0].set_title(f"'{d}'", fontsize=7, loc="left")
-    fig.suptitle("MVAE: images generated from audio alone (row = spoken digit)", fontsize=9)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     png = figure_png(fig, dpi=100)
     plt.close(fig)

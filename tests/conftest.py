@@ -94,3 +94,12 @@ def synthetic():
     torch.manual_seed(0)
     ds = synthetic_problem()
     return torch.utils.data.Subset(ds, range(400)), torch.utils.data.Subset(ds, range(400, 600))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Tests never write into the user's cache: ``$MMFUSE_CACHE_DIR`` points at a folder of this session."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("MMFUSE_CACHE_DIR", str(tmp_path_factory.mktemp("mmfuse-cache")))
+    yield
+    patch.undo()

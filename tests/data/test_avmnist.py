@@ -187,3 +187,51 @@ def test_spec_options_rebuild_the_same_splits(data_dir, small):
     again = load_avmnist(data_dir, **opts)
     np.testing.assert_array_equal(again.test.mnist_index, small.test.mnist_index)
     assert torch.equal(again.train[5]["inputs"]["audio"], small.train[5]["inputs"]["audio"])
+
+
+def test_logmel_arrays_are_cached_by_their_options_and_read_back(data_dir, tmp_path, monkeypatch):
+    from mmfuse.data.avmnist import AVMNISTSplit
+
+    sizes = {"n_train": 120, "n_val": 30, "n_test": 40, "audio_format": "logmel", "cache_dir": tmp_path}
+    first = load_avmnist(data_dir, **sizes)
+    entries = sorted(tmp_path.rglob("*.npy"))
+    assert len(entries) == 3  # one array per split
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("recomputed although cached")
+
+    with monkeypatch.context() as m:
+        m.setattr(AVMNISTSplit, "_compute_logmel", refuse)
+        again = load_avmnist(data_dir, **sizes)  # served from the cache
+    for a, b in ((first.train, again.train), (first.test, again.test)):
+        np.testing.assert_array_equal(a.audio(7), b.audio(7))
+    # any option the spectrograms depend on gives another entry, never the stale one
+    noisier = load_avmnist(data_dir, **sizes, snr_db=-9.0)
+    finer = load_avmnist(data_dir, **sizes, logmel={"hop_length": 128})
+    assert len(sorted(tmp_path.rglob("*.npy"))) == 9
+    assert not np.array_equal(noisier.train.audio(7), first.train.audio(7))
+    assert finer.train.audio(7).shape == (40, 63)
+    with pytest.raises(ConfigError, match="logmel"):
+        load_avmnist(data_dir, **{**sizes, "audio_format": "waveform"}, logmel={"hop_length": 128})
+    with pytest.raises(ConfigError, match="hop"):
+        load_avmnist(data_dir, **sizes, logmel={"hop": 128})
+
+
+@pytest.mark.parametrize("audio_format", ["logmel", "waveform"])
+def test_a_batch_fetched_at_once_equals_the_collated_items(data_dir, audio_format):
+    from torch.utils.data import DataLoader, Subset
+    from torch.utils.data._utils.collate import default_collate
+
+    from mmfuse.data.base import collate
+
+    splits = load_avmnist(data_dir, n_train=50, n_val=10, n_test=20, audio_format=audio_format)
+    idx = [3, 0, 17, 9]
+    fast = collate(splits.train.__getitems__(idx))
+    slow = default_collate([splits.train[i] for i in idx])
+    for m in ("image", "audio"):
+        torch.testing.assert_close(fast["inputs"][m], slow["inputs"][m], atol=1e-6, rtol=1e-6)
+        assert torch.equal(fast["masks"][m], slow["masks"][m])
+    assert torch.equal(fast["target"], slow["target"])
+    # a Subset and torch's default collate still work on a dataset that fetches whole batches
+    batch = next(iter(DataLoader(Subset(splits.train, idx), batch_size=4)))
+    torch.testing.assert_close(batch["inputs"]["image"], slow["inputs"]["image"], atol=1e-6, rtol=1e-6)

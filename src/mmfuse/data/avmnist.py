@@ -53,6 +53,7 @@ both does much better (the modalities are conditionally independent given the di
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from mmfuse.data.base import DatasetSpec, Splits
+from mmfuse.data.base import Batch, DatasetSpec, Splits
 from mmfuse.data.fsdd import SAMPLE_RATE, Recording, load_fsdd, split_of
 from mmfuse.data.mnist import load_mnist
 from mmfuse.errors import ConfigError, DataError
@@ -141,13 +142,43 @@ class AVMNISTSplit(Dataset):
         self._clips, self._peaks, self._powers = audio["clips"], audio["peaks"], audio["powers"]
         self._logmel: np.ndarray | None = None
 
-    def precompute_logmel(self, chunk: int = 2048) -> None:
-        """Replace the waveform items by standardised log-mel spectrograms (see the module docstring)."""
+    def precompute_logmel(self, logmel: dict[str, int] | None = None, cache_dir: str | Path | None = None) -> None:
+        """Replace the waveform items by standardised log-mel spectrograms (see the module docstring).
+
+        ``logmel`` overrides :data:`LOGMEL` (``n_fft``, ``hop_length``, ``n_mels``). The array is stored in the
+        content-addressed :class:`~mmfuse.tabular.cache.EmbeddingCache` (``cache_dir``, default
+        ``$MMFUSE_CACHE_DIR``), keyed by the front-end settings and by everything the spectrograms depend on:
+        seed, split, SNR, the paired MNIST and FSDD items. A second load with the same options reads it back
+        (one file, no per-item noise draws); any other option gives another key, so a stale array is never used.
+        """
+        from mmfuse.tabular.cache import EmbeddingCache
+
+        settings = {**LOGMEL, **(logmel or {})}
+        unknown = sorted(set(settings) - set(LOGMEL))
+        if unknown:
+            raise ConfigError(f"Option logmel has unknown key(s) {unknown}; valid keys: {sorted(LOGMEL)}.")
+        encoder_id = "avmnist-logmel/v1:" + ",".join(f"{k}={settings[k]}" for k in sorted(settings))
+        frames = 1 + CLIP // settings["hop_length"]
+        shape = (len(self), settings["n_mels"], frames)
+        cache, key = EmbeddingCache(cache_dir), self._content_hash()
+        cached = cache.get(encoder_id, key, shape)
+        self._logmel = cached if cached is not None else self._compute_logmel(settings, shape)
+        if cached is None:
+            cache.put(encoder_id, key, self._logmel)
+
+    def _content_hash(self) -> str:
+        """sha256 of what the noisy audio of this split depends on (seed, split, SNR, pairing, recordings)."""
+        digest = hashlib.sha256(repr((self.seed, self.split, self.snr_db)).encode())
+        for array in (self.mnist_index, self.audio_ref, self._peaks, self._powers):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update("\0".join(r.name for r in self.recordings).encode())
+        return digest.hexdigest()
+
+    def _compute_logmel(self, settings: dict[str, int], shape: tuple[int, int, int], chunk: int = 2048) -> np.ndarray:
         from mmfuse.encoders.audio import LogMelSpectrogram
 
-        front = LogMelSpectrogram(SAMPLE_RATE, **LOGMEL)
-        frames = 1 + CLIP // LOGMEL["hop_length"]
-        out = np.empty((len(self), LOGMEL["n_mels"], frames), np.float32)
+        front = LogMelSpectrogram(SAMPLE_RATE, **settings)
+        out = np.empty(shape, np.float32)
         with torch.no_grad():
             for start in range(0, len(self), chunk):
                 idx = range(start, min(start + chunk, len(self)))
@@ -155,7 +186,7 @@ class AVMNISTSplit(Dataset):
                 spec = front(wave)
                 spec = (spec - spec.mean((1, 2), keepdim=True)) / spec.std((1, 2), keepdim=True).clamp_min(1e-3)
                 out[start : start + len(idx)] = spec.numpy()
-        self._logmel = out
+        return out
 
     def audio(self, i: int) -> np.ndarray:
         """The audio input of item ``i``: noisy waveform ``(8000,)`` or log-mel ``(40, 32)``."""
@@ -195,6 +226,19 @@ class AVMNISTSplit(Dataset):
             "target": torch.tensor(int(self.labels[i]), dtype=torch.long),
         }
 
+    def __getitems__(self, indices: list[int]) -> Batch:
+        """A batch at once: one matrix product rebuilds the images, one gather reads the spectrograms."""
+        idx = np.asarray(indices, dtype=np.int64)
+        audio = self._logmel[idx] if self._logmel is not None else np.stack([self.audio(int(i)) for i in idx])
+        ones = torch.ones(len(idx), dtype=torch.bool)
+        return Batch(
+            {
+                "inputs": {"audio": torch.from_numpy(audio), "image": torch.from_numpy(self.images(idx)[:, None])},
+                "masks": {"audio": ones, "image": ones.clone()},
+                "target": torch.from_numpy(self.labels[idx].astype(np.int64)),
+            }
+        )
+
 
 def _audio_bank(recs: list[Recording], waves: list[np.ndarray], split: str) -> dict[str, Any]:
     keep = [j for j, r in enumerate(recs) if split_of(r.index) == split]
@@ -228,6 +272,8 @@ def load_avmnist(
     val_images: int = 5000,
     download: bool = True,
     audio_format: str = "waveform",
+    logmel: dict[str, int] | None = None,
+    cache_dir: str | Path | None = None,
 ) -> Splits:
     """AV-MNIST train / validation / test splits (see the module docstring for the construction).
 
@@ -242,6 +288,10 @@ def load_avmnist(
         download: fetch absent files; when False they raise :class:`DataError`.
         audio_format: ``"waveform"`` (raw noisy audio, encoder ``logmel_cnn``) or ``"logmel"``
             (precomputed standardised log-mel spectrograms ``(40, 32)``, encoder ``spectrogram_cnn``).
+        logmel: with ``audio_format="logmel"``, overrides of :data:`LOGMEL` (``n_fft``, ``hop_length``,
+            ``n_mels``; e.g. ``{"hop_length": 128}`` gives ``(40, 63)``).
+        cache_dir: where the log-mel arrays are cached (default ``$MMFUSE_CACHE_DIR``, see
+            :meth:`AVMNISTSplit.precompute_logmel`).
 
     Returns:
         :class:`Splits` of :class:`AVMNISTSplit`; items hold ``image (1, 28, 28)`` and ``audio (8000,)``
@@ -253,6 +303,8 @@ def load_avmnist(
         )
     if audio_format not in AUDIO_FORMATS:
         raise ConfigError(f"Option audio_format={audio_format!r} is unknown; use one of {list(AUDIO_FORMATS)}.")
+    if logmel and audio_format != "logmel":
+        raise ConfigError(f"Option logmel={logmel} needs audio_format='logmel' (it sets the precomputed spectrograms).")
     if not 0 < val_images < 60000:
         raise ConfigError(f"Option val_images={val_images} must lie in 1..59999.")
     sizes = {"train": n_train, "val": n_val, "test": n_test}
@@ -289,7 +341,7 @@ def load_avmnist(
         }
         out[split] = AVMNISTSplit(split, seed, snr_db, images, audio)
         if audio_format == "logmel":
-            out[split].precompute_logmel()
+            out[split].precompute_logmel(logmel, cache_dir)
     audio_encoder = (
         {"name": "logmel_cnn", "sample_rate": SAMPLE_RATE}
         if audio_format == "waveform"
@@ -311,6 +363,7 @@ def load_avmnist(
             "n_test": n_test,
             "val_images": val_images,
             "audio_format": audio_format,
+            **({"logmel": dict(logmel)} if logmel else {}),
         },
     )
     return Splits(out["train"], out["val"], out["test"], spec=spec)

@@ -1,12 +1,14 @@
 """Dataset contract.
 
 A multimodal dataset's item is ``{"inputs": {m: Tensor}, "masks": {m: bool Tensor ()}, "target": Tensor}``;
-torch's default collate turns a list of items into the batch of :mod:`mmfuse.contract`.
+torch's default collate turns a list of items into the batch of :mod:`mmfuse.contract`. A dataset may also
+fetch a whole batch at once (``__getitems__(indices)``, which torch's DataLoader calls when it exists) and return
+a :class:`Batch`: :func:`collate` then takes the stacked batch as it is, and any other collate still sees items.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sized
+from collections.abc import Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +16,33 @@ import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
+from torch.utils.data._utils.collate import default_collate
+
+
+class Batch(Sequence):
+    """What a dataset's ``__getitems__`` returns: the contract batch ``stacked`` at once (one array operation per
+    modality instead of one item at a time, then no per-item collate), still readable item by item (views), so
+    torch's default collate and ``Subset`` keep working on it."""
+
+    def __init__(self, stacked: dict[str, Any]) -> None:
+        self.stacked = stacked
+
+    def __len__(self) -> int:
+        return len(self.stacked["target"])
+
+    def __getitem__(self, i: int) -> dict[str, Any]:  # type: ignore[override]  # items only, no slices
+        s = self.stacked
+        return {
+            "inputs": {m: v[i] for m, v in s["inputs"].items()},
+            "masks": {m: v[i] for m, v in s["masks"].items()},
+            "target": s["target"][i],
+        }
+
+
+def collate(items: Any) -> Any:
+    """The DataLoader ``collate_fn`` of contract datasets: a :class:`Batch` gives its stacked batch, a list of items
+    torch's default collate."""
+    return items.stacked if isinstance(items, Batch) else default_collate(items)
 
 
 class TensorMultimodalDataset(Dataset):
@@ -45,6 +74,16 @@ class TensorMultimodalDataset(Dataset):
             "masks": {m: v[i] for m, v in self.masks.items()},
             "target": self.target[i],
         }
+
+    def __getitems__(self, indices: list[int]) -> Batch:
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return Batch(
+            {
+                "inputs": {m: v[idx] for m, v in self.inputs.items()},
+                "masks": {m: v[idx] for m, v in self.masks.items()},
+                "target": self.target[idx],
+            }
+        )
 
 
 @dataclass

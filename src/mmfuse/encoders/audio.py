@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from mmfuse.encoders.base import Encoder
-from mmfuse.encoders.cnn import conv_stack
+from mmfuse.encoders.cnn import Pool, conv_stack, pooled_size
 from mmfuse.registry import ENCODERS
 
 
@@ -98,6 +98,7 @@ class LogMelCNNEncoder(Encoder):
         out_dim: embedding size.
         channels: conv block widths.
         dropout: dropout before the projection.
+        pool: the final average-pooling grid over (mel bands, frames) (see :func:`~mmfuse.encoders.cnn.conv_stack`).
 
     Inputs: ``(B, T)`` waveform. Returns: ``(B, out_dim)``.
     """
@@ -111,12 +112,13 @@ class LogMelCNNEncoder(Encoder):
         out_dim: int = 64,
         channels: tuple[int, ...] | list[int] = (16, 32, 64),
         dropout: float = 0.1,
+        pool: Pool = 1,
     ) -> None:
         super().__init__()
         self.out_dim = int(out_dim)
         self.frontend = LogMelSpectrogram(sample_rate, n_fft, hop_length, n_mels)
-        self.features = conv_stack(1, channels, dropout)
-        self.proj = nn.Sequential(nn.Linear(channels[-1], out_dim), nn.ReLU())
+        self.features = conv_stack(1, channels, dropout, pool)
+        self.proj = nn.Sequential(nn.Linear(channels[-1] * pooled_size(pool), out_dim), nn.ReLU())
 
     def forward(self, wave: Tensor) -> Tensor:
         spec = self.frontend(wave)
@@ -132,12 +134,16 @@ class SpectrogramCNNEncoder(Encoder):
     """
 
     def __init__(
-        self, out_dim: int = 64, channels: tuple[int, ...] | list[int] = (16, 32, 64), dropout: float = 0.1
+        self,
+        out_dim: int = 64,
+        channels: tuple[int, ...] | list[int] = (16, 32, 64),
+        dropout: float = 0.1,
+        pool: Pool = 1,
     ) -> None:
         super().__init__()
         self.out_dim = int(out_dim)
-        self.features = conv_stack(1, channels, dropout)
-        self.proj = nn.Sequential(nn.Linear(channels[-1], out_dim), nn.ReLU())
+        self.features = conv_stack(1, channels, dropout, pool)
+        self.proj = nn.Sequential(nn.Linear(channels[-1] * pooled_size(pool), out_dim), nn.ReLU())
 
     def forward(self, spec: Tensor) -> Tensor:
         if spec.dim() == 3:

@@ -114,7 +114,8 @@ class TrainConfig:
     )  # name -> {"weight": w, **params}; empty = task default
     max_epochs: int = 10  # upper bound; early stopping on the validation metric usually ends sooner
     batch_size: int = 128
-    lr: float = 2e-3  # AdamW learning rate
+    lr: float = 2e-3  # AdamW learning rate (the peak rate of a schedule)
+    lr_schedule: str = "constant"  # "constant" | "onecycle" | "cosine", stepped per batch (mmfuse.training.task)
     weight_decay: float = 1e-4
     # a fine-tuned pretrained backbone (MiniLM, EfficientNet) learns at lr x this: discriminative fine-tuning
     # (Howard & Ruder, ACL 2018), so a head-sized learning rate does not wash out the pretrained weights
@@ -126,7 +127,9 @@ class TrainConfig:
     devices: int | str = 1  # passed to lightning.Trainer (e.g. 2 with strategy="ddp")
     strategy: str = "auto"  # passed to lightning.Trainer ("ddp", "ddp_spawn", ...)
     num_nodes: int = 1  # passed to lightning.Trainer
-    precision: str = "32-true"  # passed to lightning.Trainer ("bf16-mixed", ...)
+    # passed to lightning.Trainer ("bf16-mixed", ...); "auto": bf16-mixed + channels-last for a convolutional model on a
+    # CPU with native bf16, else 32-true (mmfuse.training.precision)
+    precision: str = "32-true"
     num_workers: int = 0  # dataloader worker processes
     progress_bar: bool = True
     limit_train_batches: float | int = 1.0  # passed to lightning.Trainer (smoke runs)

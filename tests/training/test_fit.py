@@ -120,3 +120,22 @@ def test_a_fine_tuned_pretrained_backbone_learns_at_a_scaled_rate():
     bert = {id(p) for p in task.model.encoders["t"].bert.parameters()}
     assert backbone["lr"] == pytest.approx(5e-5) and {id(p) for p in backbone["params"]} == bert
     assert head["lr"] == 1e-3 and not bert & {id(p) for p in head["params"]}
+
+
+def test_a_learning_rate_schedule_steps_per_batch_and_a_bad_name_is_refused(synthetic):
+    from lightning.pytorch.callbacks import Callback
+
+    train, val = synthetic
+    seen = []
+
+    class Rates(Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            seen.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    model_cfg, train_cfg = cfgs(max_epochs=2, lr=1e-2, lr_schedule="onecycle")
+    result = fit(model_cfg, train_cfg, train, val, callbacks=[Rates()])
+    assert seen[0] == pytest.approx(1e-2 / 25) and max(seen) == pytest.approx(1e-2, rel=0.05)
+    assert seen[-1] < seen[len(seen) // 2]  # annealed in the second part of the cycle
+    assert result.precision == "32-true"
+    with pytest.raises(ConfigError, match="lr_schedule"):
+        fit(model_cfg, cfgs(max_epochs=1, lr_schedule="warm")[1], train, val)

@@ -17,7 +17,12 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training")
     g.add_argument("--max-epochs", type=int, help="upper bound on epochs (early stopping usually ends sooner)")
     g.add_argument("--batch-size", type=int)
-    g.add_argument("--lr", type=float, help="AdamW learning rate")
+    g.add_argument("--lr", type=float, help="AdamW learning rate (the peak of a schedule)")
+    g.add_argument(
+        "--lr-schedule",
+        choices=["constant", "onecycle", "cosine"],
+        help="learning-rate schedule, stepped per batch (default: constant; onecycle: Smith & Topin 2019)",
+    )
     g.add_argument("--patience", type=int, help="epochs without validation improvement before stopping")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument(
@@ -33,7 +38,10 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     h.add_argument("--devices", help="number of devices, e.g. 2 with --strategy ddp")
     h.add_argument("--strategy", help="auto, ddp, ddp_spawn, fsdp ...")
     h.add_argument("--num-nodes", type=int)
-    h.add_argument("--precision", help="32-true, bf16-mixed, 16-mixed ...")
+    h.add_argument(
+        "--precision",
+        help="32-true, bf16-mixed, 16-mixed ..., or auto (bf16 + channels-last for CNNs on a CPU with bf16)",
+    )
     h.add_argument(
         "--workers",
         type=int,
@@ -82,6 +90,7 @@ def train_options_from_args(args: argparse.Namespace, base: dict | None = None) 
         "max_epochs",
         "batch_size",
         "lr",
+        "lr_schedule",
         "patience",
         "seed",
         "max_time",

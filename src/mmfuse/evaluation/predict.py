@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from mmfuse.data.base import batch_to
+from mmfuse.data.base import batch_to, collate
 from mmfuse.errors import DataError
 from mmfuse.models.imputation import use_missing
 from mmfuse.tasks import task_kind
@@ -55,7 +55,7 @@ class Predictions:
         return self.target
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict(
     model: torch.nn.Module,
     dataset: Dataset,
@@ -89,7 +89,7 @@ def _predict(
     preds, targets, evidential = [], [], []
     masks: dict[str, list[np.ndarray]] = {}
     seconds = 0.0
-    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate):
         if transform is not None:
             batch = transform(batch)
         batch = batch_to(batch, device)
@@ -117,7 +117,7 @@ def _predict(
     )
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict_tasks(
     model: torch.nn.Module, dataset: Dataset, batch_size: int = 256, device: str = "cpu"
 ) -> dict[str, Predictions]:
@@ -130,7 +130,7 @@ def predict_tasks(
     targets: dict[str, list[np.ndarray]] = {}
     masks: dict[str, list[np.ndarray]] = {}
     seconds = 0.0
-    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate):
         batch = batch_to(batch, device)
         t0 = time.perf_counter()
         out = model(batch["inputs"], batch["masks"])

@@ -28,10 +28,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from mmfuse.config import ModelConfig, TrainConfig
+from mmfuse.data.base import collate
 from mmfuse.errors import ConfigError
 from mmfuse.files import check_output_dir, scratch_dir
 from mmfuse.models.builder import build_encoders, build_model, task_specs
 from mmfuse.tasks import task_kind
+from mmfuse.training.precision import has_conv2d, resolve_precision
 from mmfuse.training.serialization import save_model_dir
 from mmfuse.training.task import MultimodalTask, objectives_for, objectives_need
 
@@ -82,17 +84,24 @@ class FitResult:
     epochs_run: int = 0
     global_rank: int = 0
     best_epoch: int | None = None  # epochs trained when the best validation score was reached (None without val)
+    precision: str = "32-true"  # the precision trained with (TrainConfig.precision, "auto" resolved)
+    precision_note: str = ""  # how it was chosen
+
+
+EVAL_BATCH = 1024  # validation batches: no gradients, so larger batches cost only memory and run faster
 
 
 def make_loader(ds: Dataset, cfg: TrainConfig, shuffle: bool) -> DataLoader:
+    """Training batches of ``cfg.batch_size`` (``shuffle``), else evaluation batches of at least :data:`EVAL_BATCH`."""
     g = torch.Generator().manual_seed(cfg.seed)
     return DataLoader(
         ds,
-        batch_size=cfg.batch_size,
+        batch_size=cfg.batch_size if shuffle else max(cfg.batch_size, EVAL_BATCH),
         shuffle=shuffle,
         num_workers=cfg.num_workers,
         generator=g,
         persistent_workers=cfg.num_workers > 0,
+        collate_fn=collate,
     )
 
 
@@ -135,6 +144,10 @@ def fit(
         model_cfg = dataclasses.replace(model_cfg, unimodal_heads=True)
     L.seed_everything(train_cfg.seed, workers=True, verbose=False)
     model = build_model(model_cfg)
+    precision, precision_note = resolve_precision(train_cfg.precision, model, train_cfg.accelerator)
+    if precision.startswith("bf16") and has_conv2d(model):
+        # oneDNN's preferred layout for bf16 convolutions (Module.to accepts memory_format; its stubs omit it)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     task = MultimodalTask(
         model,
         objectives,
@@ -145,6 +158,7 @@ def fit(
         train_cfg.monitor,
         tasks=task_specs(model_cfg),
         backbone_lr_scale=train_cfg.backbone_lr_scale,
+        lr_schedule=train_cfg.lr_schedule,
     )
     history = History()
     with scratch_dir(tempfile.gettempdir(), "mmfuse-ckpt") as tmp, quiet_lightning():
@@ -165,7 +179,7 @@ def fit(
             devices=train_cfg.devices,
             strategy=train_cfg.strategy,
             num_nodes=train_cfg.num_nodes,
-            precision=train_cfg.precision,  # type: ignore[arg-type]  # checked by Lightning, named in TrainConfig
+            precision=precision,  # type: ignore[arg-type]  # checked by Lightning, named in TrainConfig
             deterministic=train_cfg.deterministic,
             callbacks=[*selecting, history, *(callbacks or [])],
             logger=False,
@@ -202,6 +216,8 @@ def fit(
         epochs_run=trainer.current_epoch,
         global_rank=trainer.global_rank,
         best_epoch=_best_epoch(history.epochs, f"val/{task.monitor}", task.monitor_mode) if val is not None else None,
+        precision=precision,
+        precision_note=precision_note,
     )
     if out_dir is not None and trainer.is_global_zero:
         meta = {
@@ -210,6 +226,8 @@ def fit(
             "history": history.epochs,
             "train_time_s": train_time,
             "best_val": result.best_score,
+            "precision": precision,
+            "precision_note": precision_note,
         }
         if task_kind(model_cfg.task).single_label and not model_cfg.tasks and val is not None:
             meta["calibration"] = validation_temperature(model, val)

@@ -124,6 +124,9 @@ def objectives_need(objectives: Mapping[str, tuple[Objective, float]]) -> set[st
     return {n for obj, _ in objectives.values() for n in getattr(obj, "needs", ())}
 
 
+LR_SCHEDULES = ("constant", "onecycle", "cosine")
+
+
 class MultimodalTask(L.LightningModule):
     """Wraps a multimodal (or multi-task) model with its objectives, metrics and optimiser.
 
@@ -133,6 +136,7 @@ class MultimodalTask(L.LightningModule):
         task: "classification", "regression" or "multilabel" (unused with ``tasks``).
         num_outputs: classes / targets / labels (unused with ``tasks``).
         lr, weight_decay: AdamW settings.
+        lr_schedule: one of :data:`LR_SCHEDULES` (see :meth:`configure_optimizers`).
         backbone_lr_scale: the learning rate of fine-tuned pretrained backbones is ``lr * backbone_lr_scale``
             (discriminative fine-tuning, Howard & Ruder 2018; see :meth:`mmfuse.encoders.base.Encoder.backbone`).
         monitor: validation value selecting the best checkpoint (default: the task's metric; ``"loss"`` with ``tasks``).
@@ -151,9 +155,13 @@ class MultimodalTask(L.LightningModule):
         monitor: str | None = None,
         tasks: Mapping[str, Mapping[str, Any]] | None = None,
         backbone_lr_scale: float = 1.0,
+        lr_schedule: str = "constant",
     ) -> None:
         super().__init__()
         self.backbone_lr_scale = float(backbone_lr_scale)
+        if lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"TrainConfig.lr_schedule is {lr_schedule!r}; use one of {list(LR_SCHEDULES)}.")
+        self.lr_schedule = lr_schedule
         if not objectives:
             raise ConfigError("No objective given; name at least one (e.g. 'cross_entropy').")
         self.model = model
@@ -257,7 +265,17 @@ class MultimodalTask(L.LightningModule):
         assert isinstance(metrics, MetricCollection)
         return metrics
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> Any:
+        """AdamW over two parameter groups (fine-tuned backbones at ``lr * backbone_lr_scale``), with the
+        :data:`LR_SCHEDULES` entry ``lr_schedule`` stepped once per batch.
+
+        ``"onecycle"`` is the one-cycle policy (Smith & Topin, "Super-convergence", 2019; torch's ``OneCycleLR``):
+        over the first 30 % of the ``T = max_epochs x batches`` steps the rate rises from ``lr / 25`` to ``lr``,
+        then follows a cosine down to ``lr / 25e4``, ``lr_t = lr_min + (lr - lr_min) (1 + cos(pi t'))/2``; it
+        trains a short budget to a better optimum than a constant rate. ``"cosine"``: cosine annealing from ``lr``
+        to 0 over ``T`` (Loshchilov & Hutter, SGDR, ICLR 2017, without restarts). ``"constant"``: ``lr`` throughout.
+        Early stopping may end a schedule before ``T``; the refit of a cross-validated model trains exactly its epochs.
+        """
         backbone = {
             id(p)
             for m in self.model.modules()
@@ -269,4 +287,14 @@ class MultimodalTask(L.LightningModule):
         groups: list[dict[str, Any]] = [{"params": rest, "lr": self.lr}]
         if slow:
             groups.append({"params": slow, "lr": self.lr * self.backbone_lr_scale})
-        return torch.optim.AdamW(groups, lr=self.lr, weight_decay=self.weight_decay)
+        optimizer = torch.optim.AdamW(groups, lr=self.lr, weight_decay=self.weight_decay)
+        if self.lr_schedule == "constant":
+            return optimizer
+        steps = max(1, int(self.trainer.estimated_stepping_batches))
+        scheduler: torch.optim.lr_scheduler.LRScheduler
+        if self.lr_schedule == "onecycle":
+            peaks = [g["lr"] for g in groups]
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peaks, total_steps=steps)
+        else:
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -106,3 +106,49 @@ def test_every_benchmark_module_is_declared_and_matches_its_declaration():
         params = inspect.signature(mod.benchmark).parameters
         assert {"out_dir", "data_dir", "quick", "fusions", "train_cfg", "seed"} <= set(params), name
         assert set(info.options) <= set(params), f"{name} declares options its benchmark() does not take"
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["benchmark", "handwritten", "--jobs", "2"], ["--jobs", "'handwritten'", "avmnist"]),
+        (["benchmark", "avmnist", "--jobs", "0"], ["--jobs", "0"]),
+        (["benchmark", "avmnist", "--seeds", "0,x"], ["--seeds", "'0,x'"]),
+    ],
+)
+def test_jobs_and_seeds_misuse_is_refused_in_one_line(argv, words, capsys):
+    assert main(argv) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    for w in words:
+        assert w in err, err
+
+
+def test_seeds_run_the_benchmark_per_seed_and_write_mean_and_spread(monkeypatch, tmp_path, capsys):
+    import json
+
+    import mmfuse.benchmarks.avmnist as avmnist_bench
+
+    calls = []
+
+    def fake_benchmark(out_dir=None, data_dir=None, quick=False, fusions=None, train_cfg=None, seed=0, jobs=1):
+        calls.append((str(out_dir), seed, train_cfg.seed, jobs))
+        acc = {0: 0.90, 1: 0.92, 2: 0.94}[seed]
+        return [
+            {"method": "concat", "kind": "fusion", "fusion": "concat", "test_accuracy": acc},
+            {"method": "gated", "kind": "fusion", "fusion": "gated", "test_accuracy": acc - 0.01},
+            {"method": "audio_only", "kind": "unimodal", "fusion": "concat", "test_accuracy": 0.7 + seed / 100},
+        ]
+
+    monkeypatch.setattr(avmnist_bench, "benchmark", fake_benchmark)
+    assert main(["benchmark", "avmnist", "--seeds", "0,1,2", "--jobs", "2", "-o", str(tmp_path / "r")]) == 0
+    assert calls == [(str(tmp_path / "r" / f"seed-{s}"), s, s, 2) for s in (0, 1, 2)]
+    payload = json.loads((tmp_path / "r" / "results.json").read_text())
+    rows = {r["method"]: r for r in payload["rows"]}
+    assert payload["seeds"] == [0, 1, 2] and len(payload["per_seed"]) == 3
+    assert rows["concat"]["test_accuracy"] == pytest.approx(0.92)
+    assert rows["concat"]["test_accuracy_std"] == pytest.approx(0.01633, abs=1e-4)
+    # concat and gated differ by 0.01 < their spread: the order between them is not claimed
+    assert rows["concat"]["rank"] == rows["gated"]["rank"] == "=1"
+    assert rows["audio_only"]["rank"] == "3"
+    assert "rank" in capsys.readouterr().out

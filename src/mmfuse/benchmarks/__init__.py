@@ -27,7 +27,9 @@ class BenchmarkInfo:
 
 BENCHMARKS: dict[str, BenchmarkInfo] = {
     "avmnist": BenchmarkInfo(
-        "mmfuse.benchmarks.avmnist", "every fusion + 2 unimodal baselines on AV-MNIST (55k / 5k / 10k)"
+        "mmfuse.benchmarks.avmnist",
+        "every fusion + 2 unimodal baselines on AV-MNIST (55k / 5k / 10k)",
+        options=("jobs",),
     ),
     "avmnist_gan": BenchmarkInfo(
         "mmfuse.benchmarks.avmnist_gan", "conditional GAN vs VAE generating images from audio, Frechet distance"

@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mmfuse.evaluation.leaderboard import format_table, write_results
+    from mmfuse.evaluation.leaderboard import format_table, over_seeds, parse_seeds, write_results
     from mmfuse.registry import FUSIONS
     from mmfuse.tasks import task_kind
 
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
         check_output_dir(args.out, "results", args.overwrite, table_inputs(args))
     t0 = time.perf_counter()
-    seeds = _seeds(args)
+    seeds = parse_seeds(args.seeds, args.seed)
     per_seed = []
     for seed in seeds:
         predictor.seed = predictor.train_options["seed"] = seed
@@ -119,48 +119,6 @@ def run(args: argparse.Namespace) -> int:
             f"{fusion_rows[0]['method']}: {fusion_rows[0]['error']}"
         )
     return 1 if failed else 0
-
-
-def _seeds(args: argparse.Namespace) -> list[int]:
-    from mmfuse.errors import ConfigError
-
-    if not args.seeds:
-        return [args.seed]
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        raise ConfigError(f"--seeds {args.seeds!r} must be comma-separated whole numbers, e.g. 0,1,2.") from None
-    if not seeds:
-        raise ConfigError("--seeds names no seed; give e.g. 0,1,2.")
-    return seeds
-
-
-def over_seeds(per_seed: list[list[dict]]) -> list[dict]:
-    """One row per method: the mean over seeds of every number, ``cv_std`` and ``test_*_std`` the spread over seeds
-    (population std), ``error`` when a method failed for any seed."""
-    import numpy as np
-
-    out = []
-    for first in per_seed[0]:
-        same = [r for rows in per_seed for r in rows if r["method"] == first["method"]]
-        row = {k: v for k, v in first.items() if not isinstance(v, (int, float)) or isinstance(v, bool)}
-        row.pop("seed", None)
-        errors = [r["error"] for r in same if "error" in r]
-        if errors:
-            row["error"] = errors[0]
-        ok = [r for r in same if "error" not in r]
-        for k in {k for r in ok for k, v in r.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}:
-            if k in ("seed", "cv_std"):
-                continue
-            vals = [float(r[k]) for r in ok if isinstance(r.get(k), (int, float))]
-            row[k] = float(np.mean(vals))
-            if k.startswith("cv_"):
-                row["cv_std"] = float(np.std(vals))
-            elif k.startswith("test_"):
-                row[f"{k}_std"] = float(np.std(vals))
-        row["seeds"] = len(ok)
-        out.append(row)
-    return out
 
 
 class CompareFailed(MmfuseError):

@@ -79,6 +79,19 @@ def _rss_bytes() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def peak_rss_mb() -> float:
+    """The peak resident set size of this process so far, in MiB: what a per-process memory budget is about (data,
+    model, optimiser and the allocator's slack together). Linux's ``VmHWM``, not ``getrusage``: ``ru_maxrss``
+    carries the parent's peak across fork + exec, so a worker process would report its parent's."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux, bytes on macOS
+
+
 class PeakMemory:
     """Context manager measuring the peak extra memory (bytes) of the enclosed block (see the module doc).
 

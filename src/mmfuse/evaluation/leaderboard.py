@@ -17,7 +17,7 @@ from typing import Any
 
 from mmfuse.config import ModelConfig, TrainConfig
 from mmfuse.data.base import Splits
-from mmfuse.evaluation.efficiency import PeakMemory, count_parameters, measure_latency
+from mmfuse.evaluation.efficiency import PeakMemory, count_parameters, measure_latency, peak_rss_mb
 from mmfuse.evaluation.predict import predict, task_metrics
 from mmfuse.files import figure_png, write_into
 from mmfuse.training.fit import fit
@@ -55,7 +55,7 @@ def run_method(
         extra = {"dataset": splits.spec.name, "data_options": splits.spec.options, "method": method.name}
         # the results folder is this run's (claimed by the CLI, or by write_into): its models are replaced
         result = fit(cfg, tcfg, splits.train, splits.val, out_dir=model_dir, extra_meta=extra, overwrite=True)
-    preds = predict(result.model, splits.test, batch_size=256)
+    preds = predict(result.model, splits.test, batch_size=1024)
     latency = measure_latency(result.model, splits.test, batch_size=256, max_batches=8)
     row: dict[str, Any] = {
         "method": method.name,
@@ -75,6 +75,8 @@ def run_method(
             "throughput_per_s": latency.samples_per_s,
             "peak_mem_mb": mem.peak_bytes / 2**20,
             "peak_mem_source": mem.source,
+            "peak_rss_mb": peak_rss_mb(),
+            "precision": result.precision,
             "seed": tcfg.seed,
         }
     )
@@ -89,35 +91,113 @@ def run_leaderboard(
     hidden: int = 64,
     log: Callable[[str], None] = print,
     extra: dict[str, Any] | None = None,
+    jobs: int = 1,
 ) -> list[dict[str, Any]]:
-    """Run every method in order; a method that fails is recorded with its error, not silently skipped.
+    """Run every method; a method that fails is recorded with its error, not silently skipped.
 
-    ``extra`` (e.g. ``data_options``, ``seed``, ``protocol``) is stored in results.json beside the rows.
+    ``jobs > 1`` trains that many methods at once in worker processes (:mod:`mmfuse.evaluation.jobs`, the cores
+    shared out between them); rows keep the order of ``methods``. ``extra`` (e.g. ``data_options``, ``seed``,
+    ``protocol``) is stored in results.json beside the rows.
     """
+    from mmfuse.evaluation.jobs import run_jobs
+
     out = None if out_dir is None else Path(out_dir)
-    rows = []
     t0 = time.perf_counter()
-    for i, method in enumerate(methods, 1):
-        log(f"[{i}/{len(methods)}] {method.name} ({method.kind}: {method.fusion})")
-        try:
-            row = run_method(splits, method, train_cfg, out, hidden)
-        except Exception as exc:  # noqa: BLE001 - recorded in the leaderboard and re-raised at the end
-            row = {
-                "method": method.name,
-                "kind": method.kind,
-                "fusion": method.fusion,
-                "error": f"{type(exc).__name__}: {exc}",
-            }
-        rows.append(row)
+
+    def done(i: int, row: dict[str, Any]) -> None:
         metric = next((k for k in ("test_accuracy", "test_mae") if k in row), None)
-        log(f"    -> {metric}={row.get(metric, float('nan')):.4f}" if metric else f"    -> {row.get('error')}")
+        result = f"{metric}={row[metric]:.4f}" if metric else str(row.get("error"))
+        log(f"[{i + 1}/{len(methods)}] {row['method']} ({row['kind']}: {row['fusion']}) -> {result}")
+
+    rows = run_jobs(_method_row, methods, jobs, (splits, train_cfg, out, hidden), done)
     if out is not None:
-        write_results(rows, out, splits.spec.name, total_s=time.perf_counter() - t0, extra=extra)
+        write_results(
+            rows, out, splits.spec.name, total_s=time.perf_counter() - t0, extra={**(extra or {}), "jobs": jobs}
+        )
     return rows
+
+
+def _method_row(state: tuple[Splits, TrainConfig, Path | None, int], method: Method) -> dict[str, Any]:
+    """:func:`run_method`, with a failure turned into a row holding its error."""
+    splits, train_cfg, out, hidden = state
+    try:
+        return run_method(splits, method, train_cfg, out, hidden)
+    except Exception as exc:  # noqa: BLE001 - recorded in the leaderboard and reported by the caller
+        return {
+            "method": method.name,
+            "kind": method.kind,
+            "fusion": method.fusion,
+            "error": f"{type(exc).__name__}: {exc}",
+        }
+
+
+def parse_seeds(text: str | None, default: int, option: str = "--seeds") -> list[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]``; ``None`` or empty -> ``[default]``; anything else a one-line ConfigError."""
+    from mmfuse.errors import ConfigError
+
+    if not text:
+        return [default]
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"{option} {text!r} must be comma-separated whole numbers, e.g. 0,1,2.") from None
+    if not seeds:
+        raise ConfigError(f"{option} names no seed; give e.g. 0,1,2.")
+    return seeds
+
+
+def over_seeds(per_seed: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One row per method: the mean over seeds of every number, ``cv_std`` and ``test_*_std`` the spread over seeds
+    (population std), ``error`` when a method failed for any seed."""
+    import numpy as np
+
+    out = []
+    for first in per_seed[0]:
+        same = [r for rows in per_seed for r in rows if r["method"] == first["method"]]
+        row = {k: v for k, v in first.items() if not isinstance(v, (int, float)) or isinstance(v, bool)}
+        row.pop("seed", None)
+        errors = [r["error"] for r in same if "error" in r]
+        if errors:
+            row["error"] = errors[0]
+        ok = [r for r in same if "error" not in r]
+        for k in {k for r in ok for k, v in r.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}:
+            if k in ("seed", "cv_std"):
+                continue
+            vals = [float(r[k]) for r in ok if isinstance(r.get(k), (int, float))]
+            row[k] = float(np.mean(vals))
+            if k.startswith("cv_"):
+                row["cv_std"] = float(np.std(vals))
+            elif k.startswith("test_"):
+                row[f"{k}_std"] = float(np.std(vals))
+        row["seeds"] = len(ok)
+        out.append(row)
+    return out
+
+
+def rank_rows(rows: list[dict[str, Any]], key: str, higher_is_better: bool = True) -> list[dict[str, Any]]:
+    """Sort by ``key`` and give each row a ``rank`` that is claimed only where the gap exceeds the spread.
+
+    Walking down the sorted rows, a row starts a new rank only when its gap to the row above is larger than the
+    larger of the two rows' ``<key>_std`` (their spread over seeds); otherwise it shares the rank above, and a
+    shared rank is shown as ``=k``. Rows without the score or with an error come last, ranked ``-``.
+    """
+    sign = -1.0 if higher_is_better else 1.0
+    scored = sorted(
+        (r for r in rows if isinstance(r.get(key), (int, float)) and "error" not in r), key=lambda r: sign * r[key]
+    )
+    ranks: list[int] = []
+    for i, r in enumerate(scored):
+        prev = scored[i - 1] if i else None
+        spread = 0.0 if prev is None else max(prev.get(f"{key}_std") or 0.0, r.get(f"{key}_std") or 0.0)
+        ranks.append(ranks[-1] if prev is not None and abs(prev[key] - r[key]) <= spread else i + 1)
+    shared = {k for k in ranks if ranks.count(k) > 1}
+    out = [{**r, "rank": f"={k}" if k in shared else str(k)} for r, k in zip(scored, ranks)]
+    return out + [{**r, "rank": "-"} for r in rows if r not in scored]
 
 
 COLUMNS = [
     "method",
+    "rank",
     "kind",
     "cv_std",
     "weight",
@@ -127,11 +207,13 @@ COLUMNS = [
     "test_mae",
     "test_mae_std",
     "test_pearson",
+    "seeds",
     "params",
     "train_time_s",
     "epochs",
     "infer_ms_per_sample",
     "peak_mem_mb",
+    "peak_rss_mb",
 ]
 
 

@@ -12,6 +12,7 @@ per method under ``models/`` and a self-contained ``report.html``.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,12 @@ from mmfuse.registry import FUSIONS
 
 QUICK = {"n_train": 3000, "n_val": 1000, "n_test": 2000}
 DATA = {"audio_format": "logmel"}
+# encoder options on top of the dataset's defaults: average pooling to a grid instead of global pooling (the
+# frequency band and the stroke layout carry the digit; see BENCHMARKS.md for the ablation)
+ENCODER_OPTIONS: dict[str, dict[str, Any]] = {"image": {"pool": 3}, "audio": {"pool": [5, 4]}}
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "quick": {"max_epochs": 4, "batch_size": 128, "patience": 2, "progress_bar": False},
-    "full": {"max_epochs": 3, "batch_size": 128, "patience": 2, "progress_bar": False},
+    "quick": {"max_epochs": 4, "batch_size": 128, "patience": 2, "progress_bar": False, "precision": "auto"},
+    "full": {"max_epochs": 3, "batch_size": 128, "patience": 2, "progress_bar": False, "precision": "auto"},
 }
 
 
@@ -55,20 +59,25 @@ def benchmark(
     train_cfg: TrainConfig | None = None,
     seed: int = 0,
     data_options: dict[str, Any] | None = None,
+    jobs: int = 1,
 ) -> list[dict[str, Any]]:
-    """Run the AV-MNIST leaderboard and return its rows (also printed and written to ``out_dir``)."""
+    """Run the AV-MNIST leaderboard and return its rows (also printed and written to ``out_dir``); ``jobs`` methods
+    train at once in worker processes (:func:`mmfuse.evaluation.leaderboard.run_leaderboard`)."""
     from mmfuse.data.avmnist import load_avmnist
     from mmfuse.evaluation.report import build_results_report, write_report
 
     options = {**DATA, **(QUICK if quick else {}), **(data_options or {})}
     splits = load_avmnist(data_dir=data_dir, seed=seed, **options)
+    encoders = {m: {**e, **ENCODER_OPTIONS.get(m, {})} for m, e in splits.spec.encoders.items()}
+    splits = dataclasses.replace(splits, spec=dataclasses.replace(splits.spec, encoders=encoders))
     cfg = train_cfg or TrainConfig(**DEFAULTS["quick" if quick else "full"], seed=seed)
     rows = run_leaderboard(
         splits,
         avmnist_methods(fusions),
         cfg,
         out_dir,
-        extra={"data_options": options, "seed": seed, "protocol": protocol_text()},
+        extra={"data_options": options, "encoders": encoders, "seed": seed, "protocol": protocol_text()},
+        jobs=jobs,
     )
     print(format_table(rows))
     if out_dir is not None:

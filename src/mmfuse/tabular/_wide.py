@@ -239,14 +239,19 @@ def vectors(values: Any, dim: int | None) -> tuple[np.ndarray | None, dict[int, 
 
 
 def _arrow_vectors(values: Any, dim: int | None) -> tuple[np.ndarray, dict[int, str], int | None]:
+    """Chunk by chunk: the float32 result is the only full-size array (no combined float64 copy of the column)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     arr = pa.array(values)
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
     n = len(arr)
-    null = arr.is_null().to_numpy(zero_copy_only=False)
-    length = pc.list_value_length(arr).fill_null(-1).to_numpy(zero_copy_only=False)
+    null = np.concatenate([c.is_null().to_numpy(zero_copy_only=False) for c in chunks]) if n else np.zeros(0, bool)
+    length = (
+        np.concatenate([pc.list_value_length(c).fill_null(-1).to_numpy(zero_copy_only=False) for c in chunks])
+        if n
+        else np.zeros(0, np.int64)
+    )
     if dim is None:
         sizes = length[(~null) & (length > 0)]
         dim = int(sizes[0]) if len(sizes) else None
@@ -261,9 +266,15 @@ def _arrow_vectors(values: Any, dim: int | None) -> tuple[np.ndarray, dict[int, 
     x = np.full((n, dim or 1), np.nan, np.float32)
     good = (~null) & (length == (dim or -2))
     if dim is not None and good.any():
-        flat = pc.list_flatten(arr.filter(pa.array(good))).to_numpy(zero_copy_only=False)
-        with np.errstate(over="ignore"):
-            x[good] = np.asarray(flat, np.float32).reshape(-1, dim)  # (n_good * D,) -> (n_good, D)
+        start = 0
+        for c in chunks:
+            keep = good[start : start + len(c)]
+            if keep.any():
+                part = c if keep.all() else c.filter(pa.array(keep))
+                flat = pc.list_flatten(part).to_numpy(zero_copy_only=False)
+                with np.errstate(over="ignore"):
+                    x[start + np.flatnonzero(keep)] = np.asarray(flat, np.float32).reshape(-1, dim)  # (n_keep, D)
+            start += len(c)
         for j in np.flatnonzero(good & ~np.isfinite(x).all(1)):
             reasons[int(j)] = "vector holds NaN/inf"
             x[j] = np.nan

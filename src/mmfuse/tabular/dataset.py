@@ -37,7 +37,7 @@ from mmfuse.tabular.cache import EmbeddingCache
 from mmfuse.tabular.encoding import Encoding
 from mmfuse.tabular.kinds import Context, column_kind
 from mmfuse.tabular.schema import Schema
-from mmfuse.tabular.source import RowGroups, parts
+from mmfuse.tabular.source import RowGroups, parts, release
 from mmfuse.tasks import TaskKind, task_kind
 
 __all__ = ["FIT_ROWS", "TableData", "TablePipeline", "label_key"]
@@ -238,6 +238,9 @@ class TablePipeline:
             opts = dict(self.schema.options.get(name, {}))
             kind.check_options(name, opts)
             self.state[name] = kind.fit(ctx, cols, opts)
+        if isinstance(df, RowGroups):
+            del ctx, part
+            release()
         return self
 
     def _columns(self, with_target: bool) -> list[str]:

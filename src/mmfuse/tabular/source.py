@@ -66,10 +66,11 @@ class RowGroups:
         import pandas as pd
 
         frames = [(sel, part) for sel, part in self.parts(rows, columns)]
-        if len(frames) == 1:
-            return frames[0][1]
+        whole = frames[0][1] if len(frames) == 1 else pd.concat([part for _, part in frames], ignore_index=True)
         order = np.argsort(np.concatenate([sel for sel, _ in frames]), kind="stable")
-        return pd.concat([part for _, part in frames], ignore_index=True).iloc[order].reset_index(drop=True)
+        if np.array_equal(order, np.arange(len(order))):  # rows in file order (a fit's sample): no reordering copy
+            return whole
+        return whole.iloc[order].reset_index(drop=True)
 
     def parts(self, rows: np.ndarray, columns: list[str] | None = None) -> Iterator[tuple[np.ndarray, Any]]:
         """``(positions in rows, DataFrame of those rows)`` per row group holding some of ``rows``, in file order."""
@@ -84,6 +85,8 @@ class RowGroups:
             part = self._frame(table.take(rows[sel] - self.starts[g]))
             del table
             yield sel, part
+            del part
+            release()
 
     @staticmethod
     def _frame(table: Any) -> Any:
@@ -95,6 +98,14 @@ class RowGroups:
             return pd.ArrowDtype(t) if float_list_type(t) else None
 
         return table.to_pandas(types_mapper=mapper).reset_index(drop=True)
+
+
+def release() -> None:
+    """Hand the row group just used back to the system: Arrow's allocator keeps freed pages for reuse otherwise, and
+    the process's footprint would grow to the largest sum of row groups it has seen."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 def open_table(path: str | Path) -> Any:

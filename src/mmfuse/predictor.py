@@ -87,6 +87,7 @@ class MultimodalPredictor:
         model: extra :class:`~mmfuse.config.ModelConfig` fields (``hidden``, ``modality_dropout``, ...).
         limits: :class:`~mmfuse.tabular.readers.Limits` (or its fields as a mapping): bytes per file, pixels per
             image; a cell beyond them is that row's issue.
+        jobs: selection candidates scored at once in worker processes, the CPU cores shared out (default 1).
     """
 
     def __init__(
@@ -108,10 +109,13 @@ class MultimodalPredictor:
         train: dict[str, Any] | TrainConfig | None = None,
         model: dict[str, Any] | None = None,
         limits: Limits | dict[str, Any] | None = None,
+        jobs: int = 1,
     ) -> None:
+        from mmfuse.evaluation.jobs import check_jobs
         from mmfuse.evaluation.selection import preset as check_preset
 
         check_preset(preset)
+        self.jobs = check_jobs(jobs, "jobs")
         self.target, self.fusion, self.preset, self.schema_override = target, fusion, preset, schema
         self.fusions = list(fusions) if fusions is not None else None
         self.base_dir, self.allow_outside, self.time_limit, self.val_fraction = (
@@ -409,6 +413,7 @@ class MultimodalPredictor:
             lambda fusion: self.model_config(spec, fusion, sized_model),
             train_cfg,
             log,
+            self.jobs,
         )
         candidates = candidates_for(p, spec.encoders, self.fusions)
         chosen = selector.select(candidates, folds, protocol, p.rounds, self.time_limit)

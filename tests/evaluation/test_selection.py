@@ -166,3 +166,23 @@ def test_linear_candidates_read_only_feature_modalities():
     assert names == ["sklearn_concat", "sklearn_emb", "sklearn_num", "concat", "late_mean"]
     only_cnn = candidates_for(PRESETS["fast"], {"photo": {"name": "cnn"}})
     assert [c.name for c in only_cnn] == ["concat"]
+
+
+def test_candidates_scored_in_worker_processes_match_one_process():
+    ds, y = _toy(160)
+    lines = []
+    one, two = _selector(ds, y), _selector(ds, y, log=lines.append)
+    two.jobs = 2
+    cands = [
+        Candidate("sklearn_concat", modalities=["a", "b"]),
+        Candidate("concat", fusion="concat"),
+        Candidate("broken", fusion="no_such_fusion"),
+    ]
+    folds, protocol = plan_folds([str(v) for v in y], len(y), PRESETS["fast"], seed=0)
+    a, b = one.select(cands, folds, protocol), two.select(cands, folds, protocol)
+    assert [s.candidate.name for s in b.scored] == [c.name for c in cands]  # the candidates' order, not finish order
+    for sa, sb in zip(a.scored, b.scored):
+        assert (sa.error is None) == (sb.error is None)
+        if sa.oof is not None:  # one torch thread per worker: equal up to the order of float sums
+            np.testing.assert_allclose(sa.oof, sb.oof, atol=1e-4)
+    assert "no_such_fusion" in (b.scored[2].error or "") and any("broken: failed" in line for line in lines)

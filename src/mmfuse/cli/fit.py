@@ -72,6 +72,12 @@ def add_preset_arg(p: argparse.ArgumentParser) -> None:
         "concat, late_mean, 5-fold CV under 5,000 rows), best (7 fusions, 2x5-fold CV under 2,000 rows); "
         "every preset ensembles its candidates and refits on all rows",
     )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="score this many selection candidates at once in worker processes, the CPU cores shared out (default 1)",
+    )
 
 
 def table_inputs(args: argparse.Namespace) -> list:
@@ -147,6 +153,7 @@ def predictor_from_args(args: argparse.Namespace, fusion: str | None = None):
         train=train,
         model=model,
         limits=limits_from_args(args),
+        jobs=getattr(args, "jobs", 1),
     )
 
 

@@ -342,6 +342,8 @@ class Selector:
         model_config: ``fusion name -> ModelConfig`` (capacity and user options applied).
         train_config: the TrainConfig for fusion candidates (epochs, batch, seed, ...).
         log: receives one line per step.
+        jobs: candidates scored at once in worker processes (:mod:`mmfuse.evaluation.jobs`); the scores are those
+            of one process up to the last bits of floating-point sums.
     """
 
     def __init__(
@@ -353,9 +355,10 @@ class Selector:
         model_config: Callable[[str], ModelConfig],
         train_config: TrainConfig,
         log: Callable[[str], None] = print,
+        jobs: int = 1,
     ) -> None:
         self.dataset, self.y, self.task, self.num_outputs = dataset, y, task_kind(task).name, num_outputs
-        self.model_config, self.train_config, self.log = model_config, train_config, log
+        self.model_config, self.train_config, self.log, self.jobs = model_config, train_config, log, jobs
         self._features: dict[tuple[str, ...], np.ndarray] = {}
 
     def features(self, modalities: list[str]) -> np.ndarray:
@@ -452,15 +455,18 @@ class Selector:
         start = time.perf_counter()
         deadline = None if time_limit is None else start + 0.75 * time_limit  # a quarter is kept for the refit
         self.log(f"selection: {protocol}; {len(candidates)} candidates, scored on out-of-fold {main}")
-        scored = []
-        for i, c in enumerate(candidates, 1):
-            s = self.score(c, folds, deadline if i > 1 else None)  # the first (simplest) candidate always runs
-            scored.append(s)
+
+        def done(i: int, s: Scored) -> None:
             if s.error:
-                self.log(f"  [{i}/{len(candidates)}] {c.name}: failed ({s.error})")
+                self.log(f"  [{i + 1}/{len(candidates)}] {s.candidate.name}: failed ({s.error})")
             else:
                 spread = f" ± {np.std(s.fold_scores):.4f}" if len(s.fold_scores) > 1 else ""
-                self.log(f"  [{i}/{len(candidates)}] {c.name}: {main} {s.score:.4f}{spread} ({s.seconds:.1f} s)")
+                self.log(
+                    f"  [{i + 1}/{len(candidates)}] {s.candidate.name}: {main} {s.score:.4f}{spread} "
+                    f"({s.seconds:.1f} s)"
+                )
+
+        scored = self._score_all(candidates, folds, deadline, done)
         ok = [s for s in scored if s.oof is not None]
         if not ok:
             from mmfuse.errors import DataError
@@ -489,6 +495,25 @@ class Selector:
         self.log(f"chosen: {_describe(weights)} - {reason}")
         return Selection(scored, weights, blend, metrics, protocol, reason, covered)
 
+    def _score_all(
+        self,
+        candidates: list[Candidate],
+        folds: list[list[tuple[np.ndarray, np.ndarray]]],
+        deadline: float | None,
+        done: Callable[[int, Scored], None],
+    ) -> list[Scored]:
+        """Every candidate scored, in order, over ``self.jobs`` processes; the first (simplest) always runs, the
+        others only before ``deadline``."""
+        from mmfuse.evaluation.jobs import run_jobs
+
+        items = [(c, deadline if i else None) for i, c in enumerate(candidates)]
+        if self.jobs == 1:
+            return run_jobs(_score_item, items, 1, (self, folds), done)
+        # workers get a picklable copy: the fusion configs resolved here, no logging (this process logs)
+        configs = _Configs({str(c.fusion): self.model_config(str(c.fusion)) for c in candidates if not c.linear})
+        copy = Selector(self.dataset, self.y, self.task, self.num_outputs, configs, self.train_config, _quiet)
+        return run_jobs(_score_item, items, self.jobs, (copy, folds), done)
+
     def refit(self, selection: Selection, max_time: float | None = None) -> tuple[nn.Module, ModelConfig]:
         """Train every member with a weight again on all rows; returns ``(model, its ModelConfig)`` — one model, or
         an :class:`~mmfuse.models.ensemble.Ensemble` of them."""
@@ -514,6 +539,25 @@ class Selector:
             encoders=encoders, num_outputs=self.num_outputs, task=self.task, fusion="ensemble", members=entries
         )
         return Ensemble(members, [e["weight"] for e in entries], self.task).eval(), cfg
+
+
+class _Configs(dict):
+    """``fusion name -> ModelConfig`` as a picklable callable (the Selector's ``model_config`` in a worker)."""
+
+    def __call__(self, fusion: str) -> ModelConfig:
+        return self[fusion]
+
+
+def _quiet(line: str) -> None:
+    pass
+
+
+def _score_item(
+    state: tuple[Selector, list[list[tuple[np.ndarray, np.ndarray]]]], item: tuple[Candidate, float | None]
+) -> Scored:
+    selector, folds = state
+    candidate, deadline = item
+    return selector.score(candidate, folds, deadline)
 
 
 def _describe(weights: dict[str, float]) -> str:

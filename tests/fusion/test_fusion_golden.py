@@ -279,3 +279,24 @@ def test_tensor_fusion_refuses_an_outer_product_over_its_parameter_budget():
         FUSIONS.build("tensor", dims=six, out_dim=64, rank_dim=5).linear.weight.numel() == 6**6 * 64
     )  # the suggestion fits
     FUSIONS.build("low_rank_tensor", dims=six, out_dim=64)
+
+
+def test_late_product_is_the_normalised_product_of_posteriors():
+    f = identity_heads(FUSIONS.build("late_product", dims={"a": 3, "b": 3}, out_dim=3))
+    la, lb = torch.tensor([[2.0, 0.0, -1.0]] * 3), torch.tensor([[0.0, 3.0, 0.5]] * 3)
+    out = f({"a": la, "b": lb}, {"a": mask(1, 1, 0), "b": mask(1, 0, 0)})
+    prod = torch.softmax(la[0], 0) * torch.softmax(lb[0], 0)
+    assert torch.allclose(out[0], torch.log(prod / prod.sum()), atol=1e-6)
+    assert torch.allclose(out[1], torch.log_softmax(la[1], 0), atol=1e-6)  # b absent: a alone
+    assert torch.allclose(out[2], torch.full((3,), -math.log(3)))  # nothing: uniform
+    # two modalities that each favour class 1 a little make a surer answer than either (the mean rule cannot)
+    weak = torch.tensor([[0.0, 1.0, 0.0]])
+    both = {"a": weak, "b": weak}, {"a": mask(1), "b": mask(1)}
+    assert f(*both).exp()[0, 1] > torch.softmax(weak[0], 0)[1] + 0.1
+    mean = identity_heads(FUSIONS.build("late_mean", dims={"a": 3, "b": 3}, out_dim=3))
+    assert torch.allclose(mean(*both).exp()[0, 1], torch.softmax(weak[0], 0)[1])
+    ml = identity_heads(FUSIONS.build("late_product", dims={"a": 1, "b": 1}, out_dim=1, task="multilabel"))
+    assert torch.allclose(
+        ml({"a": torch.tensor([[2.0]]), "b": torch.tensor([[-0.5]])}, {"a": mask(1), "b": mask(1)}),
+        torch.tensor([[1.5]]),
+    )

@@ -89,6 +89,39 @@ class LogMelSpectrogram(nn.Module):
         return torch.log(self.mel @ power + 1e-6)  # (B, n_mels, frames)
 
 
+class SpecAugment(nn.Module):
+    """Frequency and time masking of a spectrogram during training (Park et al., "SpecAugment", Interspeech 2019).
+
+    For each sample and each of ``masks`` rounds, a band of ``f ~ U{0..freq}`` consecutive frequency rows starting at
+    ``f0 ~ U{0..F-f}`` and a span of ``t ~ U{0..time}`` consecutive frames starting at ``t0 ~ U{0..T-t}`` are set to
+    zero (the mean of a standardised spectrogram). The model cannot lean on any one band or moment of a recording,
+    which regularises an audio encoder that sees few distinct recordings. Identity in eval mode or when both
+    widths are 0. Input and output ``(B, ..., F, T)``.
+    """
+
+    def __init__(self, freq: int = 0, time: int = 0, masks: int = 1) -> None:
+        super().__init__()
+        if min(freq, time, masks) < 0:
+            raise ValueError(f"SpecAugment widths and masks must be >= 0; got freq={freq}, time={time}, masks={masks}.")
+        self.freq, self.time, self.masks = int(freq), int(time), int(masks)
+
+    def forward(self, spec: Tensor) -> Tensor:
+        if not self.training or not (self.freq or self.time) or not self.masks:
+            return spec
+        b, n_freq, n_time = spec.shape[0], spec.shape[-2], spec.shape[-1]
+        keep = torch.ones(b, n_freq, n_time, dtype=torch.bool, device=spec.device)
+        for _ in range(self.masks):
+            for width, size, axis in ((self.freq, n_freq, 1), (self.time, n_time, 2)):
+                if not width:
+                    continue
+                w = torch.randint(0, min(width, size) + 1, (b, 1), device=spec.device)
+                start = (torch.rand(b, 1, device=spec.device) * (size - w + 1)).floor().long()
+                pos = torch.arange(size, device=spec.device)[None]
+                band = (pos >= start) & (pos < start + w)  # (B, size)
+                keep &= ~(band[:, :, None] if axis == 1 else band[:, None, :])
+        return spec * keep.view(b, *([1] * (spec.dim() - 3)), n_freq, n_time).to(spec.dtype)
+
+
 @ENCODERS.register("logmel_cnn")
 class LogMelCNNEncoder(Encoder):
     """Raw waveform -> log-mel spectrogram -> per-utterance standardisation -> small CNN.
@@ -130,6 +163,11 @@ class LogMelCNNEncoder(Encoder):
 class SpectrogramCNNEncoder(Encoder):
     """A CNN on a pre-computed spectrogram ``(B, n_mels, frames)`` (same blocks as :class:`LogMelCNNEncoder`).
 
+    Args:
+        out_dim, channels, dropout, pool: as :class:`LogMelCNNEncoder`.
+        spec_augment: ``{"freq": F, "time": T, "masks": m}`` masks bands and spans during training
+            (:class:`SpecAugment`); empty: none.
+
     Inputs: ``(B, F, T)`` or ``(B, 1, F, T)``. Returns: ``(B, out_dim)``.
     """
 
@@ -139,13 +177,15 @@ class SpectrogramCNNEncoder(Encoder):
         channels: tuple[int, ...] | list[int] = (16, 32, 64),
         dropout: float = 0.1,
         pool: Pool = 1,
+        spec_augment: dict[str, int] | None = None,
     ) -> None:
         super().__init__()
         self.out_dim = int(out_dim)
+        self.augment = SpecAugment(**(spec_augment or {}))
         self.features = conv_stack(1, channels, dropout, pool)
         self.proj = nn.Sequential(nn.Linear(channels[-1] * pooled_size(pool), out_dim), nn.ReLU())
 
     def forward(self, spec: Tensor) -> Tensor:
         if spec.dim() == 3:
             spec = spec[:, None]
-        return self.proj(self.features(spec.float()))
+        return self.proj(self.features(self.augment(spec.float())))

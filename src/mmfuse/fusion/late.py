@@ -162,6 +162,31 @@ class LateMeanFusion(DecisionFusion):
     """
 
 
+@FUSIONS.register("late_product")
+class LateProductFusion(DecisionFusion):
+    """Late fusion by the product rule over the modalities present (Kittler et al. 1998).
+
+    classification: ``log softmax(sum_{m in P} log softmax(l_m))``, the normalised product of the per-modality
+    posteriors: with modalities conditionally independent given the class and a uniform prior,
+    ``p(y | x_1..x_M) ∝ prod_m p(y | x_m)``, so this is the Bayes combination where the mean rule only averages
+    (and cannot let two half-sure modalities make one sure answer). multilabel: ``sum_{m in P} l_m`` (the product of
+    the odds, prior 1/2); regression: ``1/|P| sum_{m in P} l_m`` (the product of equal-variance Gaussians). With no
+    modality present: uniform / logit 0 / 0.
+    Reference: Kittler, Hatef, Duin & Matas, "On combining classifiers", TPAMI 1998 (product rule).
+    Args and Inputs as :class:`DecisionFusion`. Returns ``(B, out_dim)``.
+    """
+
+    def forward(self, embeddings: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> Tensor:
+        outputs, present = self.predictions(embeddings, masks)
+        kind = task_kind(self.task)
+        if kind.activation == "identity":
+            return late_average(outputs, self.weights(present), present, self.task)
+        on = present[:, :, None].to(outputs.dtype)
+        if kind.activation == "sigmoid":
+            return (on * outputs).sum(dim=1)
+        return torch.log_softmax((on * torch.log_softmax(outputs, dim=-1)).sum(dim=1), dim=-1)
+
+
 @FUSIONS.register("late_weighted")
 class LateWeightedFusion(DecisionFusion):
     """Late fusion by a learned weighted mean: :func:`late_average` with ``w = softmax(a)`` over the modalities present.

@@ -22,11 +22,14 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 install: $(VENV)/.installed
 
+# JOBS methods train at once, one worker process (and one share of the cores) each
+JOBS ?= 2
+
 demo: install
-	$(VENV)/bin/mmfuse benchmark avmnist --overwrite
+	$(VENV)/bin/mmfuse benchmark avmnist --jobs $(JOBS) --overwrite
 
 demo-quick: install
-	$(VENV)/bin/mmfuse benchmark avmnist --quick --overwrite
+	$(VENV)/bin/mmfuse benchmark avmnist --quick --jobs $(JOBS) --overwrite
 
 # Debian's chromium renders the HTML report in the report test (skipped, with a reason, if it cannot be installed).
 chromium:

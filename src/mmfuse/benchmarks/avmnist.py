@@ -2,12 +2,14 @@
 
 Protocol (see :mod:`mmfuse.data.avmnist` for the data): the whole training split (55,000 pairs),
 validation on the 5,000 carved-out pairs, test metrics on the full 10,000-image test split. Audio is
-given as precomputed noisy log-mel spectrograms (``audio_format="logmel"``, 40 x 32). Same encoders
-for every method (image: small CNN; audio: CNN on the spectrogram; 64-d embeddings), fused size 64,
-AdamW (lr 2e-3, weight decay 1e-4), batch 128, at most 3 epochs with early stopping on validation
-accuracy (patience 2) and the best-validation weights restored. ``--quick``: 3,000 / 1,000 / 2,000
-pairs and 4 epochs. Written to ``out_dir``: results.json/.csv, leaderboard.png, one model directory
-per method under ``models/`` and a self-contained ``report.html``.
+given as precomputed noisy log-mel spectrograms (``audio_format="logmel"``, 40 x 32, cached on disk).
+Same encoders for every method (image: small CNN, average-pooled to a 3 x 3 grid; audio: CNN on the
+spectrogram, pooled to a 5 x 4 grid of (mel band, time); 64-d embeddings), fused size 64, AdamW (peak lr
+2e-3, weight decay 1e-4) with the one-cycle schedule, batch 128, 3 epochs, bf16 autocast + channels-last
+where the CPU has native bf16 (``precision="auto"``), the best-validation-accuracy weights restored (early
+stopping, patience 2). ``--quick``: 3,000 / 1,000 / 2,000 pairs and 4 epochs. ``--jobs N``
+trains N methods at once, one worker process each. Written to ``out_dir``: results.json/.csv,
+leaderboard.png, one model directory per method under ``models/`` and a self-contained ``report.html``.
 """
 
 from __future__ import annotations
@@ -24,12 +26,10 @@ from mmfuse.registry import FUSIONS
 QUICK = {"n_train": 3000, "n_val": 1000, "n_test": 2000}
 DATA = {"audio_format": "logmel"}
 # encoder options on top of the dataset's defaults: average pooling to a grid instead of global pooling (the
-# frequency band and the stroke layout carry the digit; see BENCHMARKS.md for the ablation)
+# frequency band and the stroke layout carry the digit); BENCHMARKS.md has the ablation
 ENCODER_OPTIONS: dict[str, dict[str, Any]] = {"image": {"pool": 3}, "audio": {"pool": [5, 4]}}
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "quick": {"max_epochs": 4, "batch_size": 128, "patience": 2, "progress_bar": False, "precision": "auto"},
-    "full": {"max_epochs": 3, "batch_size": 128, "patience": 2, "progress_bar": False, "precision": "auto"},
-}
+_TRAIN = {"batch_size": 128, "patience": 2, "progress_bar": False, "precision": "auto", "lr_schedule": "onecycle"}
+DEFAULTS: dict[str, dict[str, Any]] = {"quick": {"max_epochs": 4, **_TRAIN}, "full": {"max_epochs": 3, **_TRAIN}}
 
 
 def protocol_text() -> str:

@@ -14,6 +14,7 @@ RANK = {
     "config": 0,
     "files": 0,
     "tasks": 0,
+    "quiet": 0,
     "encoders": 1,
     "fusion": 1,
     "objectives": 1,

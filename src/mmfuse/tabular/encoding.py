@@ -19,13 +19,10 @@ cell again.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
 import sys
 import time
-import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +30,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from mmfuse.errors import ConfigError
+from mmfuse.quiet import quiet_lightning
 from mmfuse.tabular import readers as R
 from mmfuse.tabular.cache import EmbeddingCache
 
@@ -206,7 +204,7 @@ def _predict(
             return [(i, value, reason) for (i, _, reason), value in zip(batch, values)]
 
     callbacks = [_progress(desc, len(items), encoding.log_every)] if encoding.progress else []
-    with _quiet():
+    with quiet_lightning():
         trainer = L.Trainer(
             accelerator=encoding.accelerator,
             devices=encoding.devices,
@@ -227,24 +225,6 @@ def _predict(
         if trainer.world_size > 1:
             trainer.strategy.barrier()  # every process has written its rows before any reads them
     return {i: (v, r) for batch in predictions for i, v, r in batch}
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Lightning's informational lines (devices found, sampler notes) stay out of a table run's output."""
-    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric", "lightning")]
-    levels = [lg.level for lg in loggers]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*predict.*distributed.*")
-        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-        for lg in loggers:
-            lg.setLevel(logging.WARNING)
-        try:
-            yield
-        finally:
-            for lg, lv in zip(loggers, levels):
-                lg.setLevel(lv)
 
 
 def _progress(desc: str, total: int, every: int) -> Any:

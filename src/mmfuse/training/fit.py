@@ -7,15 +7,11 @@ Lightning's hardware options (``accelerator``, ``devices``, ``strategy``, ``num_
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import logging
 import os
 import shutil
 import tempfile
 import time
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -32,29 +28,11 @@ from mmfuse.data.base import collate
 from mmfuse.errors import ConfigError
 from mmfuse.files import check_output_dir, scratch_dir
 from mmfuse.models.builder import build_encoders, build_model, task_specs
+from mmfuse.quiet import quiet_lightning
 from mmfuse.tasks import task_kind
 from mmfuse.training.precision import has_conv2d, resolve_precision
 from mmfuse.training.serialization import save_model_dir
 from mmfuse.training.task import MultimodalTask, objectives_for, objectives_need
-
-
-@contextlib.contextmanager
-def quiet_lightning() -> Iterator[None]:
-    """Silence Lightning's informational chatter (not its errors) during a fit."""
-    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric", "lightning")]
-    levels = [lg.level for lg in loggers]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-        warnings.filterwarnings("ignore", message=".*validation_step.*no `val_dataloader`.*")
-        warnings.filterwarnings("ignore", message=".*number of training batches.*smaller than the logging interval.*")
-        for lg in loggers:
-            lg.setLevel(logging.WARNING)
-        try:
-            yield
-        finally:
-            for lg, lv in zip(loggers, levels):
-                lg.setLevel(lv)
 
 
 class History(Callback):

@@ -66,15 +66,15 @@ class FitResult:
     precision_note: str = ""  # how it was chosen
 
 
-EVAL_BATCH = 1024  # validation batches: no gradients, so larger batches cost only memory and run faster
+EVAL_SCALE = 4  # validation batches are this many training batches: no gradients are kept, so the memory is alike
 
 
 def make_loader(ds: Dataset, cfg: TrainConfig, shuffle: bool) -> DataLoader:
-    """Training batches of ``cfg.batch_size`` (``shuffle``), else evaluation batches of at least :data:`EVAL_BATCH`."""
+    """Training batches of ``cfg.batch_size`` (``shuffle``), else evaluation batches :data:`EVAL_SCALE` times larger."""
     g = torch.Generator().manual_seed(cfg.seed)
     return DataLoader(
         ds,
-        batch_size=cfg.batch_size if shuffle else max(cfg.batch_size, EVAL_BATCH),
+        batch_size=cfg.batch_size if shuffle else EVAL_SCALE * cfg.batch_size,
         shuffle=shuffle,
         num_workers=cfg.num_workers,
         generator=g,

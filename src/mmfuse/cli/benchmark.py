@@ -122,10 +122,10 @@ def run(args: argparse.Namespace) -> int:
 def summarise_seeds(per_seed: list[list[dict]], seeds: list[int], out: Path, name: str, seconds: float) -> None:
     """Mean and std over seeds of every row, ranked where the gap exceeds the spread; printed and written to ``out``
     (results.json with every seed's rows, results.csv, leaderboard.png)."""
-    from mmfuse.evaluation.leaderboard import format_table, over_seeds, rank_rows, write_results
+    from mmfuse.evaluation.leaderboard import format_table, main_test_metric, over_seeds, rank_rows, write_results
 
     rows = over_seeds(per_seed)
-    key = next((k for k in ("test_accuracy", "test_mae") if any(k in r for r in rows)), None)
+    key = main_test_metric(rows)
     if key is not None:
         rows = rank_rows(rows, key, higher_is_better=key != "test_mae")
     write_results(rows, out, name, total_s=seconds, extra={"seeds": seeds, "per_seed": per_seed})

@@ -161,10 +161,11 @@ class AVMNISTSplit(Dataset):
         frames = 1 + CLIP // settings["hop_length"]
         shape = (len(self), settings["n_mels"], frames)
         cache, key = EmbeddingCache(cache_dir), self._content_hash()
-        cached = cache.get(encoder_id, key, shape)
-        self._logmel = cached if cached is not None else self._compute_logmel(settings, shape)
-        if cached is None:
-            cache.put(encoder_id, key, self._logmel)
+        spectrograms = cache.get(encoder_id, key, shape)
+        if spectrograms is None:
+            spectrograms = self._compute_logmel(settings, shape)
+            cache.put(encoder_id, key, spectrograms)
+        self._logmel = spectrograms
 
     def _content_hash(self) -> str:
         """sha256 of what the noisy audio of this split depends on (seed, split, SNR, pairing, recordings)."""

@@ -105,7 +105,7 @@ def run_leaderboard(
     t0 = time.perf_counter()
 
     def done(i: int, row: dict[str, Any]) -> None:
-        metric = next((k for k in ("test_accuracy", "test_mae") if k in row), None)
+        metric = main_test_metric([row])
         result = f"{metric}={row[metric]:.4f}" if metric else str(row.get("error"))
         log(f"[{i + 1}/{len(methods)}] {row['method']} ({row['kind']}: {row['fusion']}) -> {result}")
 
@@ -129,6 +129,12 @@ def _method_row(state: tuple[Splits, TrainConfig, Path | None, int], method: Met
             "fusion": method.fusion,
             "error": f"{type(exc).__name__}: {exc}",
         }
+
+
+def main_test_metric(rows: list[dict[str, Any]]) -> str | None:
+    """The leaderboard's main test metric: ``test_accuracy`` (classification) or ``test_mae`` (regression), the
+    first that some row has; ``None`` when no row has either (every method failed)."""
+    return next((k for k in ("test_accuracy", "test_mae") if any(k in r for r in rows)), None)
 
 
 def parse_seeds(text: str | None, default: int, option: str = "--seeds") -> list[int]:
@@ -225,7 +231,7 @@ def format_table(rows: list[dict[str, Any]], sort_by: str | None = None, higher_
         cols = ["method", sort_by, *[c for c in cols if c not in ("method", sort_by)]]
         key, sign = sort_by, -1 if higher_is_better else 1
     else:
-        key = "test_accuracy" if "test_accuracy" in cols else "test_mae"
+        key = main_test_metric(rows) or "test_mae"
         sign = -1 if key == "test_accuracy" else 1
     rows = sorted(  # errors and missing scores last
         rows, key=lambda r: sign * r[key] if isinstance(r.get(key), (int, float)) and "error" not in r else float("inf")

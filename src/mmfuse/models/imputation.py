@@ -27,6 +27,7 @@ from mmfuse.errors import ConfigError
 from mmfuse.models.autoencoder import MultimodalVAE
 from mmfuse.models.gan import ConditionalGAN
 from mmfuse.objectives.autoencoder import zero_like_graph
+from mmfuse.objectives.base import paired_modalities
 from mmfuse.objectives.gan import condition_of
 
 MISSING_STRATEGIES = ("zero", "token", "gan", "vae")
@@ -45,9 +46,7 @@ class Imputer(nn.Module):
 
     def __init__(self, dims: Mapping[str, int]) -> None:
         super().__init__()
-        self.modalities = sorted(dims)
-        if len(self.modalities) < 2:
-            raise ConfigError(f"A generative imputer needs at least two modalities; the model has {self.modalities}.")
+        self.modalities = paired_modalities(dims, "A generative imputer")
         self.dims = {m: int(dims[m]) for m in self.modalities}
         # row 0: mean, row 1: std of the training embeddings (saved in the state dict, not trained)
         self.scale = nn.ParameterDict(

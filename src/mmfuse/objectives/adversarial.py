@@ -21,9 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mmfuse.errors import ConfigError
 from mmfuse.objectives.autoencoder import zero_like_graph
-from mmfuse.objectives.base import Objective
+from mmfuse.objectives.base import Objective, paired_modalities
 from mmfuse.objectives.subspace import orthonormality_penalty
 from mmfuse.registry import OBJECTIVES
 
@@ -85,11 +84,7 @@ class ModalityAdversarial(Objective):
         ortho_weight: float = 1.0,
     ) -> None:
         super().__init__()
-        self.modalities = sorted(dims)
-        if len(self.modalities) < 2:
-            raise ConfigError(
-                f"Objective 'adversarial' needs at least two modalities; the model has {self.modalities}."
-            )
+        self.modalities = paired_modalities(dims, "Objective 'adversarial'")
         sizes = {int(dims[m]) for m in self.modalities}
         self.lambd, self.ortho_weight = float(lambd), float(ortho_weight)
         if shared_dim is None and len(sizes) == 1:

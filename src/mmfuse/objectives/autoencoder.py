@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmfuse.errors import ConfigError
-from mmfuse.objectives.base import Objective
+from mmfuse.objectives.base import Objective, paired_modalities
 from mmfuse.registry import OBJECTIVES
 
 
@@ -171,9 +171,7 @@ class DeepCanonicallyCorrelatedAutoencoder(Objective):
         likelihoods: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
-        self.modalities = sorted(dims)
-        if len(self.modalities) < 2:
-            raise ConfigError(f"Objective 'dccae' needs at least two modalities; the model has {self.modalities}.")
+        self.modalities = paired_modalities(dims, "Objective 'dccae'")
         lacking = [m for m in self.modalities if m not in input_dims]
         if lacking:
             raise ConfigError(

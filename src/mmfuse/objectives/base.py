@@ -16,6 +16,17 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from mmfuse.errors import ConfigError
+
+
+def paired_modalities(dims: Mapping[str, int], what: str) -> list[str]:
+    """The sorted modalities of ``dims`` for a term that relates modalities to each other, or a one-line
+    :class:`ConfigError` naming ``what`` (e.g. ``"Objective 'subspace'"``) when there are fewer than two."""
+    modalities = sorted(dims)
+    if len(modalities) < 2:
+        raise ConfigError(f"{what} needs at least two modalities; the model has {modalities}.")
+    return modalities
+
 
 class Objective(nn.Module):
     """A named training term. Subclasses implement :meth:`forward`.

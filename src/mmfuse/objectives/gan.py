@@ -33,7 +33,7 @@ from torch.func import functional_call
 
 from mmfuse.errors import ConfigError
 from mmfuse.objectives.autoencoder import zero_like_graph
-from mmfuse.objectives.base import Objective
+from mmfuse.objectives.base import Objective, paired_modalities
 from mmfuse.registry import OBJECTIVES
 
 OUTPUTS = ("linear", "sigmoid")
@@ -199,11 +199,7 @@ class EmbeddingConditionalGAN(Objective):
         recon_weight: float = 0.0,
     ) -> None:
         super().__init__()
-        self.modalities = sorted(dims)
-        if len(self.modalities) < 2:
-            raise ConfigError(
-                f"Objective 'conditional_gan' needs at least two modalities; the model has {self.modalities}."
-            )
+        self.modalities = paired_modalities(dims, "Objective 'conditional_gan'")
         self.targets = sorted(targets) if targets is not None else list(self.modalities)
         unknown = [t for t in self.targets if t not in dims]
         if unknown:

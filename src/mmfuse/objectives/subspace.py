@@ -32,10 +32,9 @@ import torch
 from torch import Tensor, nn
 
 from mmfuse.contract import tensor_sum
-from mmfuse.errors import ConfigError
 from mmfuse.objectives._distributed import gather_rows, world
 from mmfuse.objectives.autoencoder import zero_like_graph
-from mmfuse.objectives.base import Objective
+from mmfuse.objectives.base import Objective, paired_modalities
 from mmfuse.registry import OBJECTIVES
 
 
@@ -99,9 +98,7 @@ class SharedSubspace(Objective):
         ortho_weight: float = 1.0,
     ) -> None:
         super().__init__()
-        self.modalities = sorted(dims)
-        if len(self.modalities) < 2:
-            raise ConfigError(f"Objective 'subspace' needs at least two modalities; the model has {self.modalities}.")
+        self.modalities = paired_modalities(dims, "Objective 'subspace'")
         self.k = int(k)
         self.scatter_weight, self.align_weight, self.ortho_weight = scatter_weight, align_weight, ortho_weight
         self.projections = nn.ParameterDict(
